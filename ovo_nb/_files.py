@@ -1,0 +1,58 @@
+"""Writing files that hold secrets: owner-only, atomic, never clobbered by accident."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import KeyFileError
+
+SECRET_FILE_MODE = 0o600
+SECRET_DIR_MODE = 0o700
+
+
+def ensure_private_dir(folder: Path) -> Path:
+    """Create ``folder`` (and parents) readable by its owner only, if it does not exist."""
+    folder.mkdir(parents=True, exist_ok=True, mode=SECRET_DIR_MODE)
+    return folder
+
+
+def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` with mode 0600, atomically.
+
+    Without ``overwrite`` an existing file is refused (the check and the creation are one
+    step, so two writers cannot both win). With it, the old file is replaced in one rename,
+    so a crash never leaves half a key behind.
+    """
+    path = Path(path)
+    ensure_private_dir(path.parent)
+    if not overwrite:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_FILE_MODE)
+        except FileExistsError:
+            raise KeyFileError(
+                f"{path} already exists; refusing to overwrite it. Pass overwrite=True to replace it "
+                "(a replaced private key must be registered with OVO again)."
+            ) from None
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return path
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, SECRET_FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+HOME_ENV = "OVO_NB_HOME"
+
+
+def ovo_nb_home() -> Path:
+    """Where ovo-nb keeps long-lived state (keys, vault key): ``$OVO_NB_HOME`` or ``~/.ovo-nb``."""
+    return Path(os.environ.get(HOME_ENV) or Path.home() / ".ovo-nb").expanduser()

@@ -1,0 +1,67 @@
+"""Encryption at rest for what must be kept but never shown: full tokens, unredacted calls.
+
+A :class:`SecretBox` seals bytes with Fernet (AES-128-CBC + HMAC-SHA256, from
+``cryptography``). Its key comes from ``$OVO_NB_VAULT_KEY`` or from a key file created
+once with mode 0600 under the ovo-nb home, so a copied database alone reveals nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from ._files import ovo_nb_home, write_private_file
+from .errors import KeyFileError, OvoNbError
+
+__all__ = ["VAULT_KEY_ENV", "SecretBox"]
+
+VAULT_KEY_ENV = "OVO_NB_VAULT_KEY"
+"""Environment variable holding a Fernet key (urlsafe Base64, 32 bytes) for sealing at rest."""
+
+
+class SecretBox:
+    """Seal and open bytes with one symmetric key."""
+
+    def __init__(self, key: bytes | str) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except (ValueError, TypeError):
+            raise KeyFileError(
+                f"The vault key is not a Fernet key (32 bytes, urlsafe Base64); create one with "
+                f"SecretBox.generate_key() and put it in {VAULT_KEY_ENV}."
+            ) from None
+
+    @staticmethod
+    def generate_key() -> str:
+        """A new random key, as text to store in a secret manager or ``$OVO_NB_VAULT_KEY``."""
+        return Fernet.generate_key().decode()
+
+    @classmethod
+    def default(cls, key_file: str | Path | None = None) -> SecretBox:
+        """The box from ``$OVO_NB_VAULT_KEY``, else from ``key_file`` (default ``~/.ovo-nb/vault.key``).
+
+        The key file is created with mode 0600 the first time it is needed.
+        """
+        from_env = os.environ.get(VAULT_KEY_ENV)
+        if from_env:
+            return cls(from_env.strip())
+        path = Path(key_file) if key_file else ovo_nb_home() / "vault.key"
+        if not path.exists():
+            with contextlib.suppress(KeyFileError):  # another process created it first: use theirs
+                write_private_file(path, Fernet.generate_key())
+        return cls(path.read_bytes().strip())
+
+    def seal(self, data: bytes) -> bytes:
+        return self._fernet.encrypt(data)
+
+    def open(self, sealed: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(sealed)
+        except InvalidToken:
+            raise OvoNbError(
+                f"Sealed data does not open with this key: it was sealed with another vault key. "
+                f"Set {VAULT_KEY_ENV} (or the vault key file) to the key used when it was written."
+            ) from None
