@@ -676,4 +676,15 @@ def decrypt_credentials(pair: CredentialPair, private_key: rsa.RSAPrivateKey) ->
 def decrypted_credential_file(pair: CredentialPair, private_key: rsa.RSAPrivateKey) -> bytes:
     """The raw ``cred_file.txt`` bytes, as ``openssl enc -d`` writes them (for comparison)."""
     password = _password_from_key_file(decrypt_key_bin(pair.key_bin_enc, private_key))
-    return openssl_enc_decrypt(pair.cred_file_enc, password)
+    try:
+        return openssl_enc_decrypt(pair.cred_file_enc, password)
+    except CredentialError as exc:
+        if "bad decrypt" not in str(exc):
+            raise
+        # RSA decryption with the wrong key yields random bytes rather than an error
+        # (implicit rejection), so a wrong key only shows up here.
+        raise CredentialError(
+            "cred_file.enc did not decrypt ('bad decrypt'). Either OVO encrypted key.bin.enc to another "
+            f"public key (this private key is {fingerprint(private_key)}; compare it with the key you sent), "
+            "or the two files do not belong together or were damaged: ask OVO to send the pair again."
+        ) from None

@@ -1,0 +1,31 @@
+"""Shared fixtures: an isolated ovo-nb home, and keys made once per session (RSA is slow)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ovo_nb.keys import generate_private_key
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own OVO_NB_HOME and no passphrase or vault key from the outside."""
+    home = tmp_path / "ovo-nb-home"
+    monkeypatch.setenv("OVO_NB_HOME", str(home))
+    monkeypatch.delenv("OVO_NB_KEY_PASSPHRASE", raising=False)
+    monkeypatch.delenv("OVO_NB_VAULT_KEY", raising=False)
+    yield home
+
+
+@pytest.fixture(scope="session")
+def partner_key() -> rsa.RSAPrivateKey:
+    return generate_private_key(2048)
+
+
+@pytest.fixture(scope="session")
+def other_key() -> rsa.RSAPrivateKey:
+    return generate_private_key(2048)
