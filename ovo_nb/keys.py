@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padd
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from ._files import ensure_private_dir, write_private_file
+from ._files import ensure_private_dir, ovo_nb_home, write_private_file
 from .errors import CredentialError, KeyFileError, ValidationError
 from .snap import JAKARTA, format_amount, parse_amount
 
@@ -50,6 +50,7 @@ __all__ = [
     "decrypt_credentials",
     "decrypt_key_bin",
     "decrypted_credential_file",
+    "default_key_dir",
     "encrypt_credentials",
     "fingerprint",
     "generate_private_key",
@@ -201,6 +202,15 @@ def fingerprint(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
 
 
 # --------------------------------------------------------------------------- partner key folder
+
+
+def default_key_dir(environment: str) -> Path:
+    """Where the partner key for ``environment`` lives: ``~/.ovo-nb/keys/<environment>``.
+
+    Outside the project's ``outputs/`` on purpose: a key OVO holds must outlive any run.
+    ``$OVO_NB_HOME`` moves the whole tree.
+    """
+    return ovo_nb_home() / "keys" / environment
 
 
 def resolve_passphrase(folder: str | Path, environment: str) -> str:
@@ -610,9 +620,8 @@ class CredentialPair:
     def write(self, folder: str | Path) -> tuple[Path, Path]:
         """Save both files into ``folder`` under OVO's names."""
         folder = ensure_private_dir(Path(folder).expanduser())
-        key_path, cred_path = folder / "key.bin.enc", folder / "cred_file.enc"
-        key_path.write_bytes(self.key_bin_enc)
-        cred_path.write_bytes(self.cred_file_enc)
+        key_path = write_private_file(folder / "key.bin.enc", self.key_bin_enc, overwrite=True)
+        cred_path = write_private_file(folder / "cred_file.enc", self.cred_file_enc, overwrite=True)
         return key_path, cred_path
 
 
