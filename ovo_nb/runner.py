@@ -55,7 +55,7 @@ def find_notebooks(names: Iterable[str] = (), folder: Path | None = None) -> lis
     wanted = list(names)
     if not wanted:
         return available
-    chosen = []
+    chosen: list[Path] = []
     for name in wanted:
         matches = [p for p in available if name in (p.name, p.stem, p.stem.split("_", 1)[-1])]
         if not matches:
