@@ -40,8 +40,10 @@ __all__ = [
     "endpoint",
     "format_amount",
     "format_timestamp",
+    "mask_phone",
     "match_endpoint",
     "money",
+    "normalize_phone",
     "parse_amount",
     "parse_money",
     "parse_response_code",
@@ -157,6 +159,37 @@ class ExternalIdGenerator:
                 candidate = self._last + 1
             self._last = candidate
         return str(candidate)
+
+
+# --------------------------------------------------------------------------- phone numbers
+
+_MOBILE_RE = re.compile(r"^08\d{8,11}$")
+
+
+def normalize_phone(phone: str | int) -> str:
+    """An Indonesian mobile number in national form: ``+62 812-3456-7890`` -> ``081234567890``.
+
+    OVO (stage included) accepts Indonesian mobile numbers only. Accepts ``08…``, ``628…``,
+    ``+628…`` with spaces, dots or dashes; refuses anything else with the accepted forms.
+    """
+    text = re.sub(r"[\s.()-]", "", str(phone))
+    if text.startswith("+62"):
+        text = "0" + text[3:]
+    elif text.startswith("62"):
+        text = "0" + text[2:]
+    elif text.startswith("8"):
+        text = "0" + text  # a leading zero lost on the way, e.g. through a numeric parameter
+    if not _MOBILE_RE.match(text):
+        raise ValidationError(
+            f"Phone {phone!r} is not an Indonesian mobile number; OVO accepts 08xxxxxxxxxx, 628xxxxxxxxxx "
+            "or +628xxxxxxxxxx (10 to 13 digits in the 08 form)."
+        )
+    return text
+
+
+def mask_phone(phone: str) -> str:
+    """Hide the last four digits, as OVO's webview parameters do: ``08129376****``."""
+    return phone[:-4] + "****" if len(phone) > 4 else "****"
 
 
 # --------------------------------------------------------------------------- money

@@ -1,0 +1,128 @@
+"""Requests, responses, errors, the test clock and the rule constants of the sandbox."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ..snap import JAKARTA, Clock, SystemClock, response_code, response_message
+
+# Lifetimes and limits from OVO's FAQ; the ones marked *assumed* are not published.
+LINKAGE_TOKEN_LIFETIME = timedelta(minutes=5)
+ACCESS_TOKEN_LIFETIME = timedelta(days=15)
+SINGLE_USE_TOKEN_LIFETIME = timedelta(minutes=15)
+B2B_TOKEN_LIFETIME = timedelta(minutes=15)
+WEBVIEW_LIFETIME = timedelta(minutes=15)
+AUTH_CODE_LIFETIME = timedelta(minutes=15)  # *assumed*
+LOOKUP_VALIDITY = timedelta(days=1)  # *assumed*: how long a lookup allows a binding
+OTP_MAX_FAILURES = 5
+OTP_MAX_GENERATIONS = 5
+OTP_BLOCK = timedelta(minutes=30)
+PIN_BLOCK_AFTER = 3
+PIN_LOCK_AFTER = 6
+PIN_BLOCK = timedelta(hours=1)
+TRANSACTION_LIMIT = Decimal("10000000.00")  # *assumed* single-payment limit
+REQUIRE_CHANNEL_ID = True  # *assumed*: CHANNEL-ID on transactional endpoints
+SIGNATURE_FAILED = "Signature Failed: AGW-002-05."  # OVO's own wording (FAQ sample)
+
+FAULT_KINDS = ("timeout_before", "timeout_after_commit", "error_500", "drop_before", "drop_after_commit", "slow")
+"""Faults the sandbox injects per API: no answer, a 5xx, a dropped connection, or a slow success."""
+
+
+class SandboxClock:
+    """Business time = a base clock plus an offset the admin API can advance.
+
+    X-TIMESTAMP is checked against the base clock (the caller's wall time), while token
+    expiry, refund windows and blocks follow business time, so advancing the clock
+    expires tokens without making every request "too old".
+    """
+
+    def __init__(self, base: Clock | None = None, offset: timedelta = timedelta(0)) -> None:
+        self.base = base or SystemClock()
+        self._offset = offset
+        self._lock = threading.Lock()
+
+    @property
+    def offset(self) -> timedelta:
+        return self._offset
+
+    def wall(self) -> datetime:
+        return self.base.now().astimezone(JAKARTA)
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self.wall() + self._offset
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._offset += delta
+        return self.now()
+
+
+@dataclass
+class SandboxRequest:
+    """One HTTP request as the sandbox core sees it, whichever way it came in."""
+
+    method: str
+    path: str
+    query: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    client_ip: str = "127.0.0.1"
+    base_url: str = "http://ovo-sandbox.local"
+
+    def __post_init__(self) -> None:
+        self.headers = {k.lower(): v for k, v in self.headers.items()}
+        self.method = self.method.upper()
+
+    @property
+    def raw_path(self) -> str:
+        """The path as signed: with its raw query string."""
+        return self.path + (f"?{self.query}" if self.query else "")
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class SandboxResponse:
+    """What to answer; ``fault`` tells the transport to misbehave on purpose."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    fault: str | None = None
+    fault_delay: float = 0.0
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class SnapError(Exception):
+    """A refusal, rendered as a SNAP error body with the endpoint's service code."""
+
+    def __init__(
+        self,
+        http_status: int,
+        case: str,
+        *,
+        field: str = "",
+        reason: str = "",
+        message: str | None = None,
+        service: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.http_status, self.case = http_status, case
+        self.field, self.reason, self.message = field, reason, message
+        self.service, self.extra = service, extra or {}
+        super().__init__(f"{http_status}{case} {message or reason or field}")
+
+    def body(self, service: str) -> dict[str, Any]:
+        code = response_code(self.http_status, self.service or service, self.case)
+        message = self.message or response_message(code, field=self.field, reason=self.reason, info=self.reason)
+        return {"responseCode": code, "responseMessage": message, **self.extra}

@@ -1,0 +1,155 @@
+"""What a fresh sandbox holds: a default partner, the documented test customers, or a TOML config."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .._files import ovo_nb_home
+from ..errors import ValidationError
+from ..keys import Credentials, fingerprint, load_public_key, prepare_partner_keys, public_key_pem
+from .core import Sandbox
+from .store import Store
+
+__all__ = ["DEFAULT_CALLBACK_URLS", "DEFAULT_CLIENT_ID", "TEST_CUSTOMERS", "SandboxPartner", "apply_config",
+           "default_sandbox_dir", "ensure_default_partner", "open_sandbox"]
+
+DEFAULT_CLIENT_ID = "oamerchantsandbox"
+DEFAULT_CALLBACK_URLS = ("https://partner.example.com/ovo/callback", "https://partner.example.com/ovo/error")
+
+TEST_CUSTOMERS: tuple[dict[str, Any], ...] = (
+    {"phone": "081234567890", "name": "Rich Rina", "cash": "10000000.00", "points": "50000.00",
+     "purpose": "everything succeeds; OTP 7890, PIN 123456"},
+    {"phone": "081200000001", "name": "Broke Budi", "cash": "1000.00", "points": "0.00",
+     "purpose": "any payment above IDR 1,000 fails with 4035414 Insufficient Funds"},
+    {"phone": "081200000002", "name": "Closed Citra", "cash": "500000.00", "status": "CLOSED",
+     "purpose": "account CLOSED: lookup says CLOSED, binding fails with 4030718"},
+    {"phone": "081200000003", "name": "New Nadia", "registered": False,
+     "purpose": "no OVO account: lookup says CAN_REGISTER, binding fails with 4040711"},
+    {"phone": "081200000004", "name": "Locked Lukas", "cash": "500000.00", "pin_locked": True,
+     "purpose": "PIN permanently blocked: the payment webview refuses every PIN"},
+    {"phone": "081200000005", "name": "Points Putri", "cash": "0.00", "points": "1000000.00",
+     "purpose": "only OVO Points: pay with payOptionDetails payMethod POINTS"},
+)
+"""The documented test customers every fresh sandbox has (PIN 123456, OTP = last 4 digits)."""
+
+
+def default_sandbox_dir() -> Path:
+    """``~/.ovo-nb/sandbox``: the sandbox state and the default partner's key and credentials."""
+    return ovo_nb_home() / "sandbox"
+
+
+@dataclass(frozen=True)
+class SandboxPartner:
+    """The partner side of the default sandbox partner: what a client needs to call it."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    merchant_id: str
+    channel_id: str
+    private_key: rsa.RSAPrivateKey = field(repr=False, compare=False)
+    credentials_path: Path
+
+
+def _seed_customers(sandbox: Sandbox) -> None:
+    for customer in TEST_CUSTOMERS:
+        if sandbox.store.one("SELECT 1 FROM customers WHERE phone = ?", customer["phone"]) is None:
+            sandbox.add_customer(customer["phone"], name=customer["name"], cash=customer.get("cash", "0"),
+                                 points=customer.get("points", "0"), status=customer.get("status", "ACTIVE"),
+                                 registered=customer.get("registered", True),
+                                 pin_locked=customer.get("pin_locked", False))
+
+
+def ensure_default_partner(sandbox: Sandbox, folder: Path | None = None) -> SandboxPartner:
+    """Create the default partner and test customers if missing; write the partner's credentials.
+
+    The partner key lives in ``folder`` (default ``~/.ovo-nb/sandbox``) and its credentials
+    in ``credentials.toml`` there (mode 0600), stable across restarts.
+    """
+    folder = folder or default_sandbox_dir()
+    keys = prepare_partner_keys(folder, environment="sandbox")
+    row = sandbox.store.one("SELECT * FROM partners WHERE client_id = ?", DEFAULT_CLIENT_ID)
+    if row is None:
+        sandbox.register_partner(
+            public_key_pem(keys.private_key, "pkcs1"), client_id=DEFAULT_CLIENT_ID, name="Sandbox Merchant",
+            merchant_id="MSANDBOX01", callback_urls=DEFAULT_CALLBACK_URLS[:1], error_urls=DEFAULT_CALLBACK_URLS[1:],
+            daily_refund_limit="50000000.00")
+    elif fingerprint(load_public_key(row["public_key_pem"].encode())) != keys.fingerprint:
+        with sandbox.store.transaction():  # the key file was replaced: register the new public key
+            sandbox.store.run("UPDATE partners SET public_key_pem = ? WHERE client_id = ?",
+                              public_key_pem(keys.private_key, "pkcs1"), DEFAULT_CLIENT_ID)
+    _seed_customers(sandbox)
+    row = sandbox.store.one("SELECT * FROM partners WHERE client_id = ?", DEFAULT_CLIENT_ID)
+    assert row is not None
+    credentials = Credentials(row["client_id"], row["client_secret"],
+                              {"merchant_id": row["merchant_id"], "channel_id": row["channel_id"]})
+    path = credentials.save(folder / "credentials.toml", overwrite=True)
+    return SandboxPartner(row["client_id"], row["client_secret"], row["merchant_id"], row["channel_id"],
+                          keys.private_key, path)
+
+
+def open_sandbox(state: str | Path | None = None, *, folder: Path | None = None) -> tuple[Sandbox, SandboxPartner]:
+    """The sandbox on ``state`` (default ``~/.ovo-nb/sandbox/state.sqlite``; ``":memory:"`` for none), seeded."""
+    folder = folder or default_sandbox_dir()
+    sandbox = Sandbox(Store(state if state is not None else folder / "state.sqlite"))
+    return sandbox, ensure_default_partner(sandbox, folder)
+
+
+def apply_config(sandbox: Sandbox, path: str | Path, folder: Path | None = None) -> list[str]:
+    """Seed partners and customers from a TOML file; returns what was created, one line each.
+
+    A partner given without ``client_secret`` gets a generated one, written with its client
+    id to ``credentials-<client_id>.toml`` (mode 0600) in ``folder`` (default ``~/.ovo-nb/sandbox``).
+
+    ```toml
+    [[partners]]
+    client_id = "oamerchantacme"
+    public_key_file = "acme_pkcs1.pem"     # PKCS#1 or X.509
+    client_secret = "..."                  # optional: generated otherwise
+    callback_urls = ["https://acme.example/ovo/return"]
+    ip_whitelist = ["203.0.113.10"]        # with production = true
+    production = false
+    daily_refund_limit = "50000000.00"
+
+    [[customers]]
+    phone = "081311112222"
+    cash = "250000.00"
+    pin = "654321"
+    ```
+    """
+    config_path = Path(path).expanduser()
+    try:
+        config = tomllib.loads(config_path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValidationError(f"Cannot read sandbox config {config_path}: {exc}") from None
+    created = []
+    for partner in config.get("partners", []):
+        key_file = partner.get("public_key_file")
+        if not key_file:
+            raise ValidationError(f"Partner {partner.get('client_id', '?')} in {config_path} needs public_key_file.")
+        key_path = (config_path.parent / key_file).expanduser()
+        client_id, secret = sandbox.register_partner(
+            key_path.read_text(), client_id=partner.get("client_id"), client_secret=partner.get("client_secret"),
+            name=partner.get("name", ""), merchant_id=partner.get("merchant_id"),
+            callback_urls=partner.get("callback_urls", []), error_urls=partner.get("error_redirect_urls", []),
+            ip_whitelist=partner.get("ip_whitelist", []), production=bool(partner.get("production", False)),
+            daily_refund_limit=partner.get("daily_refund_limit"),
+            refund_window_days=int(partner.get("refund_window_days", 60)),
+            recurring_allowed=bool(partner.get("recurring_allowed", True)))
+        line = f"partner {client_id}"
+        if not partner.get("client_secret"):
+            saved = Credentials(client_id, secret).save(
+                (folder or default_sandbox_dir()) / f"credentials-{client_id}.toml", overwrite=True)
+            line += f" (credentials in {saved})"
+        created.append(line)
+    for customer in config.get("customers", []):
+        phone = sandbox.add_customer(
+            str(customer.get("phone", "")), name=customer.get("name", ""), cash=str(customer.get("cash", "0")),
+            points=str(customer.get("points", "0")), pin=str(customer.get("pin", "123456")),
+            status=customer.get("status", "ACTIVE"), registered=bool(customer.get("registered", True)))
+        created.append(f"customer {phone}")
+    return created
