@@ -29,3 +29,19 @@ def partner_key() -> rsa.RSAPrivateKey:
 @pytest.fixture(scope="session")
 def other_key() -> rsa.RSAPrivateKey:
     return generate_private_key(2048)
+
+
+@pytest.fixture(scope="session")
+def sandbox_key_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One partner key for every sandbox in the session (RSA generation is the slow part)."""
+    return tmp_path_factory.mktemp("sandbox-partner")
+
+
+@pytest.fixture
+def h(sandbox_key_folder: Path) -> Iterator[object]:
+    """A fresh in-memory sandbox with its default partner and a signed client."""
+    from sandbox_harness import Harness
+
+    harness = Harness(sandbox_key_folder)
+    yield harness
+    harness.http.close()

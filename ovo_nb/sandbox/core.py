@@ -81,6 +81,7 @@ CUSTOMER_KINDS = ("access", "single_use", "linkage", "unbind_linkage")
 
 
 Body = dict[str, Any]
+Row = sqlite3.Row
 Answer = tuple[int, dict[str, Any]]
 """A handler's result: HTTP status and the JSON body."""
 
@@ -186,9 +187,9 @@ class Sandbox:
         external: tuple[str, str, str] | None = None
         try:
             with self.store.transaction():
-                body, external = self._checked(request, api, dialect, extra_headers)
-                handler: Callable[..., tuple[int, dict[str, Any]]] = getattr(self, f"_api_{api.name}")
-                status, payload = handler(request, body, dialect)
+                body, external, partner = self._checked(request, api, dialect, extra_headers)
+                handler: Callable[..., Answer] = getattr(self, f"_api_{api.name}")
+                status, payload = handler(request, body, dialect, partner)
             response = self._json(status, payload, extra_headers)
         except SnapError as error:
             error_service = service
@@ -207,13 +208,13 @@ class Sandbox:
 
     def _checked(
         self, request: SandboxRequest, api: Endpoint, dialect: str, extra_headers: dict[str, str]
-    ) -> tuple[dict[str, Any], tuple[str, str, str] | None]:
-        """Steps 1-8 of the validation order; returns the body and the X-EXTERNAL-ID to keep."""
+    ) -> tuple[Body, tuple[str, str, str] | None, Row]:
+        """Steps 1-6 of the validation order; returns the body, the X-EXTERNAL-ID kept, the partner."""
         body = self._parse_body(request, api)
         token_api = api.signature is SignatureKind.ASYMMETRIC_TOKEN
-        client_header = "X-CLIENT-KEY" if token_api or not api.is_snap else "X-PARTNER-ID"
-        if not api.is_snap and not request.header("X-PARTNER-ID"):
-            client_header = "X-CLIENT-KEY" if request.header("X-CLIENT-KEY") else "X-PARTNER-ID"
+        client_header = "X-CLIENT-KEY" if token_api else "X-PARTNER-ID"
+        if not api.is_snap and not request.header("X-PARTNER-ID") and request.header("X-CLIENT-KEY"):
+            client_header = "X-CLIENT-KEY"  # non-SNAP APIs: either header names the partner
         timestamp = self._required_header(request, "X-TIMESTAMP")
         try:
             parse_timestamp(timestamp)
@@ -238,7 +239,7 @@ class Sandbox:
         external = None
         if api.is_snap and not token_api:
             external = self._external_id(request, client_id)
-        return body, external
+        return body, external, partner
 
     def _parse_body(self, request: SandboxRequest, api: Endpoint) -> dict[str, Any]:
         if api.method == "GET" or not request.body.strip():
@@ -324,7 +325,11 @@ class Sandbox:
         token: str, expected: str,
     ) -> SnapError:
         """401 "Signature Failed", with a sandbox-only account of what the server signed and what differed."""
-        explain: dict[str, Any] = {"signatureKind": kind.value, "stringToSign": expected}
+        shown = expected.replace(token, "{token}") if token else expected
+        explain: dict[str, Any] = {"signatureKind": kind.value, "stringToSign": shown}
+        if token and token in expected:
+            explain["token"] = "{token} is the bearer token you sent, sha256 " + hashlib.sha256(
+                token.encode()).hexdigest()[:12]
         if kind in (SignatureKind.SYMMETRIC, SignatureKind.ASYMMETRIC_REQUEST):
             explain["bodyHash"] = signing.body_hash(request.body)
         explain.update(self._diagnose(kind, partner, request, timestamp, signature, token))
@@ -364,9 +369,6 @@ class Sandbox:
             request.path.replace("/v1.0/", "/v2.0/"))
         host = request.header("Host") or urlsplit(request.base_url).netloc
         candidates: list[tuple[str, str, Callable[[], bool]]] = [
-            ("encoding", "X-SIGNATURE is Base64 with line breaks; send it on one line (base64.b64encode, "
-                         "not encodebytes).",
-             lambda: signed(sts(), "".join(signature.split()))),
             ("encoding", "X-SIGNATURE uses the URL-safe Base64 alphabet; use the standard one (+ and /).",
              lambda: signed(sts(), signature.replace("-", "+").replace("_", "/"))),
             ("path", f"You signed the other API version's path ({other_version}); sign the path you call.",
@@ -492,13 +494,6 @@ class Sandbox:
             raise SnapError(404, "13", extra={"_sandbox": {"hint": f"{name} must be positive."}})
         return amount
 
-    def _partner(self, request: SandboxRequest, api: Endpoint) -> sqlite3.Row:
-        header = "X-CLIENT-KEY" if api.signature is SignatureKind.ASYMMETRIC_TOKEN else "X-PARTNER-ID"
-        client_id = request.header(header) or request.header("X-CLIENT-KEY") or ""
-        row = self.store.one("SELECT * FROM partners WHERE client_id = ?", client_id.strip())
-        assert row is not None  # checked by the pipeline
-        return row
-
     def _check_merchant(self, body: dict[str, Any], partner: sqlite3.Row, *, required: bool = True) -> str:
         merchant = self._field(body, "merchantId", required=required) or partner["merchant_id"]
         if merchant != partner["merchant_id"]:
@@ -507,8 +502,7 @@ class Sandbox:
 
     # ================================================================= token endpoints
 
-    def _api_b2b_token(self, request: SandboxRequest, body: Body, dialect: str) -> Answer:
-        partner = self._partner(request, _ENDPOINT["b2b_token"])
+    def _api_b2b_token(self, request: SandboxRequest, body: Body, dialect: str, partner: Row) -> Answer:
         grant = self._field(body, "grantType")
         if str(grant).lower() != "client_credentials":
             raise SnapError(400, "01", field="grantType")
@@ -517,8 +511,7 @@ class Sandbox:
                      "tokenType": "Bearer", "expiresIn": str(int(B2B_TOKEN_LIFETIME.total_seconds())),
                      "additionalInfo": {}}
 
-    def _api_b2b2c_token(self, request: SandboxRequest, body: Body, dialect: str) -> Answer:
-        partner = self._partner(request, _ENDPOINT["b2b2c_token"])
+    def _api_b2b2c_token(self, request: SandboxRequest, body: Body, dialect: str, partner: Row) -> Answer:
         client_id = partner["client_id"]
         grant = str(self._field(body, "grantType")).upper()
         now = self.clock.now()
@@ -556,8 +549,7 @@ class Sandbox:
 
     # ================================================================= non-SNAP
 
-    def _api_lookup(self, request: SandboxRequest, body: Body, dialect: str) -> Answer:
-        partner = self._partner(request, _ENDPOINT["lookup"])
+    def _api_lookup(self, request: SandboxRequest, body: Body, dialect: str, partner: Row) -> Answer:
         phones = parse_qs(request.query).get("phone", [""])
         try:
             phone = normalize_phone(phones[0])
@@ -579,8 +571,7 @@ class Sandbox:
         return 200, {"responseCode": "2000000", "responseMessage": "Successful",
                      "phoneNumber": mask_phone(phone), "accountStatus": status, "message": message}
 
-    def _api_generate_token(self, request: SandboxRequest, body: Body, dialect: str) -> Answer:
-        partner = self._partner(request, _ENDPOINT["generate_token"])
+    def _api_generate_token(self, request: SandboxRequest, body: Body, dialect: str, partner: Row) -> Answer:
         query = parse_qs(request.query)
         if query.get("grantType", [""])[0].lower() != "authorization_code":
             raise SnapError(400, "01", field="grantType")
@@ -599,7 +590,7 @@ class Sandbox:
         return 200, {"responseCode": "2000000", "responseMessage": "Successful", "singleUseToken": token,
                      "tokenType": "Bearer", "expiresIn": str(int(SINGLE_USE_TOKEN_LIFETIME.total_seconds()))}
 
-    def _api_topup_options(self, request: SandboxRequest, body: Body, dialect: str) -> Answer:
+    def _api_topup_options(self, request: SandboxRequest, body: Body, dialect: str, partner: Row) -> Answer:
         options = [{"channel": c, "instruction": f"Top up OVO Cash through {c} with your OVO phone number."}
                    for c in ("ATM", "Mobile Banking", "Internet Banking", "Minimarket")]
         return 200, {"responseCode": "2000000", "responseMessage": "Successful", "options": options}
@@ -616,8 +607,7 @@ class Sandbox:
             raise SnapError(404, "11", reason="")
         return row
 
-    def _api_account_binding(self, request: SandboxRequest, body: Body, dialect: str) -> Answer:
-        partner = self._partner(request, _ENDPOINT["account_binding"])
+    def _api_account_binding(self, request: SandboxRequest, body: Body, dialect: str, partner: Row) -> Answer:
         client_id = partner["client_id"]
         if dialect == "aspi":
             self._token(_bearer(request.header("Authorization")), client_id, ("b2b",), b2b=True)
@@ -682,8 +672,7 @@ class Sandbox:
                        generations + 1, customer["otp_window_start"] if generations else _now_text(now),
                        customer["phone"])
 
-    def _api_account_unbinding(self, request: SandboxRequest, body: Body, dialect: str) -> Answer:
-        partner = self._partner(request, _ENDPOINT["account_unbinding"])
+    def _api_account_unbinding(self, request: SandboxRequest, body: Body, dialect: str, partner: Row) -> Answer:
         client_id = partner["client_id"]
         second = bool(body.get("authCode")) and dialect == "ovo"
         kinds = ("unbind_linkage",) if second else ("access",)
@@ -725,8 +714,7 @@ class Sandbox:
 
     # ================================================================= balance
 
-    def _api_balance_inquiry(self, request: SandboxRequest, body: Body, dialect: str) -> Answer:
-        partner = self._partner(request, _ENDPOINT["balance_inquiry"])
+    def _api_balance_inquiry(self, request: SandboxRequest, body: Body, dialect: str, partner: Row) -> Answer:
         info = self._customer_token(request, partner["client_id"], dialect, ("access",))
         self._device_headers(request, transactional=True)
         self._field(body, "partnerReferenceNo", required=False)
@@ -748,8 +736,7 @@ class Sandbox:
 
     # ================================================================= direct debit
 
-    def _api_debit_payment(self, request: SandboxRequest, body: Body, dialect: str) -> Answer:
-        partner = self._partner(request, _ENDPOINT["debit_payment"])
+    def _api_debit_payment(self, request: SandboxRequest, body: Body, dialect: str, partner: Row) -> Answer:
         client_id = partner["client_id"]
         info = self._customer_token(request, client_id, dialect, ("access", "single_use"))
         self._device_headers(request, transactional=True)
@@ -915,8 +902,7 @@ class Sandbox:
             raise SnapError(404, "01")
         return row
 
-    def _api_debit_status(self, request: SandboxRequest, body: Body, dialect: str) -> Answer:
-        partner = self._partner(request, _ENDPOINT["debit_status"])
+    def _api_debit_status(self, request: SandboxRequest, body: Body, dialect: str, partner: Row) -> Answer:
         client_id = partner["client_id"]
         token = _bearer(request.header("Authorization"))
         row = self.store.one("SELECT kind FROM tokens WHERE token = ?", token) if token else None
@@ -952,8 +938,7 @@ class Sandbox:
             ],
         }
 
-    def _api_debit_refund(self, request: SandboxRequest, body: Body, dialect: str) -> Answer:
-        partner = self._partner(request, _ENDPOINT["debit_refund"])
+    def _api_debit_refund(self, request: SandboxRequest, body: Body, dialect: str, partner: Row) -> Answer:
         client_id = partner["client_id"]
         self._token(_bearer(request.header("Authorization")), client_id, ("b2b",), b2b=True)
         self._device_headers(request, transactional=True)
