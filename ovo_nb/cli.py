@@ -24,6 +24,32 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import TEST_CUSTOMERS, SandboxServer, apply_config, demo_links, open_sandbox
+
+    sandbox, partner = open_sandbox(args.state)
+    for line in apply_config(sandbox, args.config) if args.config else []:
+        print(f"config: {line}")
+    server = SandboxServer(sandbox, args.host, args.port)
+    print(f"OVO sandbox listening on {server.url}", flush=True)
+    print(f"  state:           {sandbox.store.path}")
+    print(f"  default partner: {partner.client_id} (credentials: {partner.credentials_path})")
+    print(f"  admin API:       {server.url}/_sandbox (loopback only)")
+    print("  test customers:  " + "\n                   ".join(
+        f"{c['phone']}  {c['name']}: {c['purpose']}" for c in TEST_CUSTOMERS))
+    print("Open in a browser:")
+    for label, url in demo_links(sandbox, partner, server.url).items():
+        print(f"  {label}: {url}")
+    print("Ctrl+C stops the sandbox; its state stays in the state file.", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ovo-nb", description="OVO BI SNAP integration toolkit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -32,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", default=None, help="output root folder (default: outputs/)")
     run.add_argument("--timeout", type=int, default=600, help="seconds one cell may take (default: 600)")
     run.set_defaults(handler=_run)
+    sandbox = commands.add_parser("sandbox", help="serve the embedded OVO sandbox on loopback")
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
+    sandbox.add_argument("--state", default=None, help="SQLite state file (default: ~/.ovo-nb/sandbox/state.sqlite)")
+    sandbox.add_argument("--config", default=None, help="TOML file seeding partners and customers")
+    sandbox.set_defaults(handler=_sandbox)
     return parser
 
 

@@ -14,6 +14,7 @@ from .seed import (
     SandboxPartner,
     apply_config,
     default_sandbox_dir,
+    demo_links,
     ensure_default_partner,
     open_sandbox,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "WebviewOutcome",
     "apply_config",
     "default_sandbox_dir",
+    "demo_links",
     "ensure_default_partner",
     "open_sandbox",
 ]

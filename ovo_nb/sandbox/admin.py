@@ -12,6 +12,7 @@
 | POST/DELETE | ``/_sandbox/faults`` | inject ``{"api", "kind", "count", "delaySeconds"}`` / clear all |
 | POST | ``/_sandbox/webview/complete`` | ``{"url", "code"}``: enter an OTP/PIN headlessly |
 | GET | ``/_sandbox/settlement.csv`` | OVO's side of reconciliation |
+| GET | ``/_sandbox/callback`` | a landing page for webview redirects on this machine |
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import base64
 import ipaddress
 import json
 from typing import Any
+from urllib.parse import parse_qs
 
 from ..errors import OvoNbError
 from ..keys import Credentials, encrypt_credentials, load_public_key
 from ._types import FAULT_KINDS, SandboxRequest, SandboxResponse
+from .webview import callback_page
 
 ROUTES = __doc__ or ""
 
@@ -51,12 +54,12 @@ def handle_admin(sandbox: Any, request: SandboxRequest) -> SandboxResponse:
         body = json.loads(request.body) if request.body.strip() else {}
         if not isinstance(body, dict):
             raise OvoNbError("The admin API takes a JSON object.")
-        return _route(sandbox, request.method, parts, body)
+        return _route(sandbox, request.method, parts, body, request.query)
     except (ValueError, OvoNbError, WebviewRefusal) as exc:
         return _reply(400, {"error": str(exc)})
 
 
-def _route(sandbox: Any, method: str, parts: list[str], body: dict[str, Any]) -> SandboxResponse:
+def _route(sandbox: Any, method: str, parts: list[str], body: dict[str, Any], query: str) -> SandboxResponse:
     match method, parts:
         case "GET", []:
             return _reply(200, {"routes": [line for line in ROUTES.splitlines() if line.startswith("| ")][2:],
@@ -101,6 +104,8 @@ def _route(sandbox: Any, method: str, parts: list[str], body: dict[str, Any]) ->
             return _reply(200 if outcome.ok else 422, {
                 "ok": outcome.ok, "message": outcome.message, "attemptsLeft": outcome.attempts_left,
                 "callbackUrl": outcome.callback_url, "response": outcome.response})
+        case "GET", ["callback"]:
+            return _callback_page(query)
         case "GET", ["settlement.csv"]:
             return SandboxResponse(200, sandbox.settlement_csv().encode("utf-8-sig"),
                                    {"Content-Type": "text/csv; charset=utf-8"})
@@ -126,3 +131,14 @@ def _register_partner(sandbox: Any, body: dict[str, Any]) -> SandboxResponse:
         "keyBinEnc": base64.b64encode(pair.key_bin_enc).decode(),
         "credFileEnc": base64.b64encode(pair.cred_file_enc).decode(),
     })
+
+
+def _callback_page(query: str) -> SandboxResponse:
+    """Where the webview lands when the partner's callback is this machine: shows what OVO sent."""
+    params = {k: v[0] for k, v in parse_qs(query).items()}
+    try:
+        shown = json.dumps(json.loads(params.get("response", "")), indent=2, ensure_ascii=False)
+    except ValueError:
+        shown = params.get("response", "(no response parameter)")
+    return SandboxResponse(200, callback_page(shown, params.get("state", "")).encode(),
+                           {"Content-Type": "text/html; charset=utf-8"})

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .._files import ovo_nb_home
+from ..client import SnapRequestBuilder
 from ..errors import ValidationError
 from ..keys import Credentials, fingerprint, load_public_key, prepare_partner_keys, public_key_pem
 from .core import Sandbox
 from .store import Store
+from .transport import SandboxTransport
 
 __all__ = ["DEFAULT_CALLBACK_URLS", "DEFAULT_CLIENT_ID", "TEST_CUSTOMERS", "SandboxPartner", "apply_config",
-           "default_sandbox_dir", "ensure_default_partner", "open_sandbox"]
+           "default_sandbox_dir", "demo_links", "ensure_default_partner", "open_sandbox"]
 
 DEFAULT_CLIENT_ID = "oamerchantsandbox"
 DEFAULT_CALLBACK_URLS = ("https://partner.example.com/ovo/callback", "https://partner.example.com/ovo/error")
@@ -153,3 +159,48 @@ def apply_config(sandbox: Sandbox, path: str | Path, folder: Path | None = None)
             status=customer.get("status", "ACTIVE"), registered=bool(customer.get("registered", True)))
         created.append(f"customer {phone}")
     return created
+
+
+def demo_links(sandbox: Sandbox, partner: SandboxPartner, base_url: str) -> dict[str, str]:
+    """Two webview links a person can open in a browser: a binding (OTP) and a payment (PIN).
+
+    Each start makes two fresh demo customers, so the links never collide with earlier state.
+    The destination is ``<base_url>/_sandbox/callback``, registered for the default partner.
+    """
+    landing = f"{base_url}/_sandbox/callback"
+    with sandbox.store.transaction():
+        row = sandbox.store.one("SELECT callback_urls FROM partners WHERE client_id = ?", partner.client_id)
+        assert row is not None
+        urls = [u for u in json.loads(row["callback_urls"]) if not u.endswith("/_sandbox/callback")]
+        sandbox.store.run("UPDATE partners SET callback_urls = ? WHERE client_id = ?",
+                          json.dumps([*urls, landing]), partner.client_id)
+    builder = SnapRequestBuilder(partner.client_id, partner.client_secret, partner.private_key, base_url=base_url,
+                                 channel_id=partner.channel_id)
+    phones = [sandbox.add_customer(f"0812{secrets.randbelow(10**8):08d}", name=f"Demo {n}", cash="1000000")
+              for n in ("binding", "payment")]
+    links: dict[str, str] = {}
+    with httpx.Client(transport=SandboxTransport(sandbox)) as http:
+        def send(api: str, body: Any = None, **options: Any) -> dict[str, Any]:
+            answer: dict[str, Any] = http.send(builder.build(api, body, **options)).json()
+            return answer
+
+        def webview(answer: dict[str, Any], token: str) -> str:
+            params = {**answer["additionalInfo"]["qParams"], "token": token, "destination": landing,
+                      "submissionType": "redirect", "state": "demo"}
+            return f"{answer['redirectUrl']}?{urlencode(params)}"
+
+        for phone in phones:
+            send("lookup", query={"phone": phone})
+        binding = send("account_binding", {"phoneNo": phones[0], "merchantId": partner.merchant_id})
+        links[f"binding (OTP {phones[0][-4:]})"] = webview(binding, binding["linkageToken"])
+        second = send("account_binding", {"phoneNo": phones[1], "merchantId": partner.merchant_id})
+        outcome = sandbox.webview_submit(webview(second, second["linkageToken"]), phones[1][-4:])
+        assert outcome.response is not None
+        tokens = send("b2b2c_token", {"grantType": "AUTHORIZATION_CODE", "authCode": outcome.response["authCode"]},
+                      token=second["linkageToken"])
+        payment = send("debit_payment", {"partnerReferenceNo": f"DEMO-{secrets.token_hex(4)}",
+                                         "merchantId": partner.merchant_id,
+                                         "amount": {"value": "10000.00", "currency": "IDR"}},
+                       token=tokens["accessToken"])
+        links["payment (PIN 123456)"] = webview(payment, tokens["accessToken"])
+    return links

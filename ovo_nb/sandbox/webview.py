@@ -53,3 +53,12 @@ def message_page(title: str, message: str) -> str:
     """A page that can only be left: bad link, unregistered destination, expired session."""
     return _page(title, f"<h1>Cannot continue</h1><p class=\"error\" role=\"alert\">{escape(message)}</p>"
                         "<p class=\"hint\">Use the merchant's back button to return.</p>")
+
+
+def callback_page(response_json: str, state: str) -> str:
+    """The partner's side after a redirect: the decoded ``response`` (and ``state``) OVO sent."""
+    state_note = f" and <code>state={escape(state)}</code>" if state else ""
+    return _page("Callback", (
+        "<h1>Back at the merchant</h1><p>This is the partner's callback URL. OVO's webview redirected here "
+        f"with <code>?response=</code>{state_note}:</p><pre id=\"response\">{escape(response_json)}</pre>"
+    ))
