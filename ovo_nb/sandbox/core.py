@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import hashlib
 import hmac
 import io
@@ -301,9 +302,7 @@ class Sandbox:
         raise self._signature_error(kind, partner, request, timestamp, signature, token, expected)
 
     def _public_key(self, partner: sqlite3.Row) -> rsa.RSAPublicKey:
-        from ..keys import load_public_key
-
-        return load_public_key(partner["public_key_pem"].encode())
+        return _load_public_key(partner["public_key_pem"])
 
     @staticmethod
     def _string_to_sign(kind: SignatureKind, method: str, path: str, token: str, digest: str, timestamp: str) -> str:
@@ -1161,6 +1160,8 @@ class Sandbox:
     # ================================================================= admin operations
 
     def _take_fault(self, api: str) -> tuple[str, float] | None:
+        if self.store.one("SELECT 1 FROM faults WHERE remaining > 0 LIMIT 1") is None:
+            return None  # the common case, without a write transaction
         with self.store.transaction():
             row = self.store.one("SELECT * FROM faults WHERE api IN (?, '*') AND remaining > 0 ORDER BY id LIMIT 1",
                                  api)
@@ -1305,6 +1306,13 @@ class Sandbox:
 
 class WebviewRefusal(Exception):
     """The webview cannot go on (bad link, unregistered destination, expired page)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _load_public_key(pem: str) -> rsa.RSAPublicKey:
+    from ..keys import load_public_key
+
+    return load_public_key(pem.encode())
 
 
 def _bearer(value: str | None) -> str:

@@ -24,6 +24,7 @@ TIMEOUT_HOLD_SECONDS = 10.0
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ovo-nb-sandbox"
+    disable_nagle_algorithm = True  # answers leave in several writes; do not wait for ACKs between them
     sandbox: Sandbox
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the client keeps the call log

@@ -1,0 +1,176 @@
+"""The sandbox as a real HTTP server on loopback, its admin API, its CLI, and malformed input."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sandbox_harness import RICH, Harness
+
+from ovo_nb.keys import CredentialPair, decrypt_credentials, generate_private_key, public_key_pem
+from ovo_nb.sandbox import SandboxServer, SandboxTransport, apply_config
+from ovo_nb.snap import ENDPOINTS
+
+
+@pytest.fixture
+def served(h: Harness) -> Iterator[tuple[Harness, SandboxServer]]:
+    with SandboxServer(h.sandbox) as server:
+        h.http = httpx.Client(timeout=5)
+        h.builder = h.make_builder(base_url=server.url)
+        yield h, server
+        h.http.close()
+
+
+def test_a_whole_flow_over_real_http(served: tuple[Harness, SandboxServer]) -> None:
+    h, server = served
+    answer = h.start_binding(RICH)
+    assert answer["redirectUrl"] == f"{server.url}/cellblockui/partner/activation"
+    url = h.webview_url(answer, answer["linkageToken"])
+    assert "OTP" in h.http.get(url).text
+    assert "4 attempts left" in h.http.post(url, data={"code": "0000"}).text
+    landed = h.http.post(url, data={"code": "7890"})
+    assert landed.status_code == 303
+    code = json.loads(httpx.URL(landed.headers["Location"]).params["response"])["authCode"]
+    tokens = h.call("b2b2c_token", {"grantType": "AUTHORIZATION_CODE", "authCode": code},
+                    token=answer["linkageToken"]).json()
+    assert tokens["responseCode"] == "2007400"
+    from sandbox_harness import Bound
+
+    bound = Bound(RICH, tokens["accessToken"], tokens["refreshToken"])
+    assert h.pay(bound, "INV-1").json()["responseCode"] == "2005400"
+    assert h.status(bound, "INV-1").json()["latestTransactionStatus"] == "00"
+
+
+def test_server_faults_drop_and_time_out_for_real(served: tuple[Harness, SandboxServer]) -> None:
+    h, _ = served
+    bound = h.bind(RICH)
+    h.sandbox.add_fault("balance_inquiry", "drop_before")
+    with pytest.raises(httpx.RemoteProtocolError):
+        h.call("balance_inquiry", {}, token=bound.access)
+    h.sandbox.add_fault("balance_inquiry", "timeout_after_commit", delay_seconds=1.0)
+    with httpx.Client(timeout=httpx.Timeout(5, read=0.3)) as impatient, pytest.raises(httpx.ReadTimeout):
+        impatient.send(h.builder.build("balance_inquiry", {}, token=bound.access))
+    h.sandbox.add_fault("balance_inquiry", "slow", delay_seconds=0.2)
+    assert h.call("balance_inquiry", {}, token=bound.access).json()["responseCode"] == "2001100"
+
+
+def test_admin_api_over_http(served: tuple[Harness, SandboxServer]) -> None:
+    h, server = served
+    admin = f"{server.url}/_sandbox"
+    assert "faultKinds" in h.http.get(admin).json()
+    key = generate_private_key()
+    registered = h.http.post(f"{admin}/partners", json={
+        "publicKey": public_key_pem(key, "x509"), "name": "Toko Kopi",
+        "callbackUrls": ["https://kopi.example/ovo"], "dailyRefundLimit": "1000000"})
+    assert registered.status_code == 201
+    body = registered.json()
+    pair = CredentialPair(base64.b64decode(body["keyBinEnc"]), base64.b64decode(body["credFileEnc"]))
+    credentials = decrypt_credentials(pair, key)
+    assert credentials.client_id == body["clientId"] and credentials.extra["merchant_id"] == body["merchantId"]
+    assert "client_secret" not in h.http.get(f"{admin}/partners/{body['clientId']}").text
+    from ovo_nb.client import SnapRequestBuilder
+
+    kopi = SnapRequestBuilder(credentials.client_id, credentials.client_secret, key, base_url=server.url)
+    assert h.http.send(kopi.build("b2b_token", {"grantType": "client_credentials"})).json()["responseCode"] == "2007300"
+    created = h.http.post(f"{admin}/customers", json={"phone": "+62 813 1111 2222", "cash": "5000", "pin": "654321"})
+    assert created.status_code == 201 and created.json()["phone"] == "081311112222"
+    patched = h.http.patch(f"{admin}/customers/081311112222", json={"cash": "7500.50", "status": "CLOSED"})
+    assert patched.json()["cash"] == "7500.50" and patched.json()["status"] == "CLOSED"
+    assert h.http.post(f"{admin}/clock/advance", json={"seconds": 60}).json()["offsetSeconds"] == 60
+    assert h.http.post(f"{admin}/faults", json={"api": "lookup", "kind": "error_500"}).status_code == 201
+    assert h.http.delete(f"{admin}/faults").json() == {"ok": True}
+    bad = h.http.post(f"{admin}/faults", json={"api": "lookup", "kind": "meteor"})
+    assert bad.status_code == 400 and "not one of" in bad.json()["error"]
+    assert h.http.post(f"{admin}/customers", json={"phone": "12"}).status_code == 400
+    assert h.http.get(f"{admin}/nothing").status_code == 404
+    csv = h.http.get(f"{admin}/settlement.csv")
+    assert csv.headers["Content-Type"].startswith("text/csv") and csv.text.lstrip("\ufeff").startswith("type,")
+    bound = h.bind(RICH)
+    first = h.call("debit_payment", h.payment_body("INV-1"), token=bound.access).json()
+    done = h.http.post(f"{admin}/webview/complete", json={"url": h.webview_url(first, bound.access), "code": "123456"})
+    assert done.json()["ok"] and done.json()["response"]["authCode"]
+    page = h.http.get(f"{admin}/callback", params={"response": json.dumps(done.json()["response"]), "state": "x1"})
+    assert "authCode" in page.text and "state=x1" in page.text
+
+
+def test_admin_api_refuses_other_machines(h: Harness) -> None:
+    remote = httpx.Client(transport=SandboxTransport(h.sandbox, client_ip="203.0.113.5"))
+    response = remote.get("http://ovo-sandbox.local/_sandbox")
+    assert response.status_code == 403 and "loopback" in response.json()["error"]
+
+
+def test_config_file_seeds_partners_and_customers(h: Harness, tmp_path: Path) -> None:
+    key = generate_private_key()
+    (tmp_path / "acme.pem").write_text(public_key_pem(key, "pkcs1"))
+    (tmp_path / "sandbox.toml").write_text(
+        '[[partners]]\nclient_id = "oamerchantacme"\npublic_key_file = "acme.pem"\n'
+        'callback_urls = ["https://acme.example/ovo"]\nproduction = true\nip_whitelist = ["203.0.113.10"]\n\n'
+        '[[customers]]\nphone = "081311112222"\ncash = "250000.00"\npin = "654321"\n')
+    created = apply_config(h.sandbox, tmp_path / "sandbox.toml", tmp_path)
+    assert created[0].startswith("partner oamerchantacme (credentials in") and created[1] == "customer 081311112222"
+    assert (tmp_path / "credentials-oamerchantacme.toml").stat().st_mode & 0o777 == 0o600
+    assert h.sandbox.customer_view("081311112222")["cash"] == "250000.00"
+
+
+def test_cli_serves_and_prints_its_links(tmp_path: Path) -> None:
+    env = {**os.environ, "OVO_NB_HOME": str(tmp_path)}
+    process = subprocess.Popen([sys.executable, "-m", "ovo_nb.cli", "sandbox", "--port", "0"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(14)]
+        base = lines[0].split()[-1]
+        assert lines[0].startswith("OVO sandbox listening on http://127.0.0.1:")
+        payment = next(line for line in lines if "payment (PIN 123456)" in line).split(": ", 1)[1].strip()
+        landed = httpx.post(payment, data={"code": "123456"})
+        assert landed.status_code == 303 and landed.headers["Location"].startswith(f"{base}/_sandbox/callback?")
+        assert "Back at the merchant" in httpx.get(landed.headers["Location"]).text
+        assert (tmp_path / "sandbox" / "credentials.toml").exists()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+# ----------------------------------------------------------------------------- malformed input
+
+header_values = st.one_of(st.none(), st.text(max_size=40), st.sampled_from(["", "Bearer", "Bearer x", "2026-13-45T99"]))
+bodies = st.one_of(
+    st.binary(max_size=200),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+                 lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=5),
+                 max_leaves=10).map(lambda v: json.dumps(v).encode()),
+    st.just(b"x" * 100_000),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(api=st.sampled_from(sorted(ENDPOINTS)), body=bodies, timestamp=header_values, signature=header_values,
+       partner=header_values, authorization=header_values, keep_valid_signature=st.booleans())
+def test_malformed_requests_get_a_snap_error_never_a_500(
+    h: Harness, api: str, body: bytes, timestamp: str | None, signature: str | None, partner: str | None,
+    authorization: str | None, keep_valid_signature: bool,
+) -> None:
+    request = h.builder.build(api, {"partnerReferenceNo": "FUZZ"}, query={"phone": "0812"})
+    headers = {k: v for k, v in request.headers.items() if k != "content-length"}
+    for name, value in (("x-timestamp", timestamp), ("x-signature", signature), ("x-partner-id", partner),
+                        ("authorization", authorization)):
+        if name == "x-signature" and keep_valid_signature:
+            continue
+        if value is None:
+            headers.pop(name, None)
+        elif value.isascii() and value.isprintable() and value.strip() == value:
+            headers[name] = value
+    response = h.send(httpx.Request(request.method, request.url, headers=headers, content=body))
+    assert response.status_code < 500, response.text
+    answer = response.json()
+    assert len(answer["responseCode"]) == 7 and answer["responseCode"][:3] == str(response.status_code)
+    assert "Traceback" not in response.text
