@@ -221,6 +221,7 @@ class CallLog:
                 row,
             )
         assert cursor.lastrowid is not None
+        request.extensions["ovo_nb.call_id"] = cursor.lastrowid  # so a caller can name the call on errors
         return cursor.lastrowid
 
     def _record_end(
