@@ -95,7 +95,7 @@ def parse_callback(url: str) -> CallbackResult:
         auth_code=str(payload.get("authCode") or ""),
         display_msg=str(payload.get("displayMsg") or ""),
         error_code=str(payload.get("errorCode") or ""),
-        retry_attempts_left=int(attempts) if str(attempts).isdigit() else None,
+        retry_attempts_left=int(str(attempts)) if str(attempts).isdigit() else None,
         state=query.get("state", [None])[0],
         raw=payload,
     )
