@@ -1,0 +1,231 @@
+"""The partner ledger: what the partner believes it charged and refunded, in SQLite.
+
+Every payment and refund gets a row before its first call, holding the exact request
+body (so a retry resends the identical body) and its state as the flows learn it. It is
+the partner's side of reconciliation, and the place a crash cannot erase: each change
+is committed before the next call.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ValidationError
+from .snap import JAKARTA, Clock, SystemClock
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["LedgerPayment", "LedgerRefund", "PartnerLedger"]
+
+PAYMENT_STATES = ("CREATED", "AWAITING_PIN", "PAID", "FAILED", "EXPIRED", "UNKNOWN", "PARTIALLY_REFUNDED",
+                  "REFUNDED")
+REFUND_STATES = ("REQUESTED", "REFUNDED", "FAILED", "UNKNOWN")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS payments (
+    partner_reference_no TEXT PRIMARY KEY,
+    phone TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reference_no TEXT NOT NULL DEFAULT '',
+    approval_code TEXT NOT NULL DEFAULT '',
+    recurring INTEGER NOT NULL DEFAULT 0,
+    body TEXT NOT NULL,
+    response_code TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refunds (
+    partner_refund_no TEXT PRIMARY KEY,
+    partner_reference_no TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    status TEXT NOT NULL,
+    refund_no TEXT NOT NULL DEFAULT '',
+    body TEXT NOT NULL,
+    response_code TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    status TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+"""
+
+
+@dataclass(frozen=True)
+class LedgerPayment:
+    partner_reference_no: str
+    phone: str
+    amount: Decimal
+    status: str
+    reference_no: str
+    approval_code: str
+    recurring: bool
+    body: dict[str, Any]
+    response_code: str
+    note: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class LedgerRefund:
+    partner_refund_no: str
+    partner_reference_no: str
+    amount: Decimal
+    status: str
+    refund_no: str
+    body: dict[str, Any]
+    response_code: str
+    note: str
+    created_at: str
+    updated_at: str
+
+
+class PartnerLedger:
+    """Payments and refunds as the partner records them."""
+
+    def __init__(self, path: str | Path = ":memory:", *, clock: Clock | None = None) -> None:
+        self.path = str(path)
+        self.clock = clock or SystemClock()
+        if self.path != ":memory:":
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PartnerLedger(path={self.path!r})"
+
+    def _now(self) -> str:
+        return self.clock.now().astimezone(JAKARTA).isoformat(timespec="milliseconds")
+
+    def new_reference(self, prefix: str = "INV") -> str:
+        """A fresh, unique partnerReferenceNo: ``INV-20261126-153000-1a2b3c``."""
+        return f"{prefix}-{self.clock.now().astimezone(JAKARTA):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+    def add_payment(self, reference: str, phone: str, amount: Decimal, body: dict[str, Any], *,
+                    recurring: bool = False) -> None:
+        """Record a payment before its first call; a reference is used once."""
+        now = self._now()
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO payments (partner_reference_no, phone, amount, status, recurring, body, created_at,"
+                    " updated_at) VALUES (?, ?, ?, 'CREATED', ?, ?, ?, ?)",
+                    (reference, phone, f"{amount:.2f}", int(recurring), json.dumps(body, ensure_ascii=False), now,
+                     now))
+            except sqlite3.IntegrityError:
+                raise ValidationError(
+                    f"partnerReferenceNo {reference!r} is already in the ledger; every payment needs a new one."
+                ) from None
+            self._history("payment", reference, "CREATED", "")
+
+    def update_payment(self, reference: str, status: str, *, note: str = "", **fields: str) -> None:
+        """Move a payment to ``status``, with what OVO said (``reference_no``, ``approval_code``, ``response_code``)."""
+        if status not in PAYMENT_STATES:
+            raise ValidationError(f"Unknown payment state {status!r}.")
+        allowed = {"reference_no", "approval_code", "response_code"}
+        sets = ", ".join(f"{k} = ?" for k in fields if k in allowed)
+        values = [v for k, v in fields.items() if k in allowed]
+        with self._lock:
+            self._db.execute(
+                f"UPDATE payments SET status = ?, note = ?, updated_at = ?{', ' + sets if sets else ''}"
+                " WHERE partner_reference_no = ?", (status, note, self._now(), *values, reference))
+            self._history("payment", reference, status, note)
+
+    def payment(self, reference: str) -> LedgerPayment:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM payments WHERE partner_reference_no = ?", (reference,)).fetchone()
+        if row is None:
+            raise ValidationError(f"No payment {reference!r} in the partner ledger.")
+        values = dict(row)
+        values.update(amount=Decimal(values["amount"]), recurring=bool(values["recurring"]),
+                      body=json.loads(values["body"]))
+        return LedgerPayment(**values)
+
+    def payments(self, *statuses: str) -> list[LedgerPayment]:
+        query = "SELECT partner_reference_no FROM payments"
+        if statuses:
+            query += f" WHERE status IN ({', '.join('?' * len(statuses))})"
+        with self._lock:
+            refs = [r[0] for r in self._db.execute(query + " ORDER BY created_at", statuses).fetchall()]
+        return [self.payment(ref) for ref in refs]
+
+    def add_refund(self, refund_no: str, reference: str, amount: Decimal, body: dict[str, Any]) -> None:
+        now = self._now()
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO refunds (partner_refund_no, partner_reference_no, amount, status, body, created_at,"
+                    " updated_at) VALUES (?, ?, ?, 'REQUESTED', ?, ?, ?)",
+                    (refund_no, reference, f"{amount:.2f}", json.dumps(body, ensure_ascii=False), now, now))
+            except sqlite3.IntegrityError:
+                raise ValidationError(f"partnerRefundNo {refund_no!r} is already in the ledger.") from None
+            self._history("refund", refund_no, "REQUESTED", "")
+
+    def update_refund(self, partner_refund_no: str, status: str, *, note: str = "", **fields: str) -> None:
+        if status not in REFUND_STATES:
+            raise ValidationError(f"Unknown refund state {status!r}.")
+        allowed = {"refund_no", "response_code"}
+        sets = ", ".join(f"{k} = ?" for k in fields if k in allowed)
+        values = [v for k, v in fields.items() if k in allowed]
+        with self._lock:
+            self._db.execute(
+                f"UPDATE refunds SET status = ?, note = ?, updated_at = ?{', ' + sets if sets else ''}"
+                " WHERE partner_refund_no = ?", (status, note, self._now(), *values, partner_refund_no))
+            self._history("refund", partner_refund_no, status, note)
+
+    def refund(self, refund_no: str) -> LedgerRefund:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM refunds WHERE partner_refund_no = ?", (refund_no,)).fetchone()
+        if row is None:
+            raise ValidationError(f"No refund {refund_no!r} in the partner ledger.")
+        values = dict(row)
+        values.update(amount=Decimal(values["amount"]), body=json.loads(values["body"]))
+        return LedgerRefund(**values)
+
+    def refunded_total(self, reference: str) -> Decimal:
+        with self._lock:
+            rows = self._db.execute("SELECT amount FROM refunds WHERE partner_reference_no = ? AND status = 'REFUNDED'",
+                                    (reference,)).fetchall()
+        return sum((Decimal(r[0]) for r in rows), Decimal(0))
+
+    def _history(self, kind: str, reference: str, status: str, note: str) -> None:
+        self._db.execute("INSERT INTO history (at, kind, reference, status, note) VALUES (?, ?, ?, ?, ?)",
+                         (self._now(), kind, reference, status, note))
+
+    def to_frame(self, table: str = "payments") -> pd.DataFrame:
+        """``payments``, ``refunds`` or ``history`` as a DataFrame (amounts as exact strings)."""
+        import pandas as pd
+
+        if table not in ("payments", "refunds", "history"):
+            raise ValidationError("table is 'payments', 'refunds' or 'history'.")
+        with self._lock:
+            cursor = self._db.execute(f"SELECT * FROM {table}")
+            columns = [d[0] for d in cursor.description]
+            rows = [tuple(r) for r in cursor.fetchall()]
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        return frame.drop(columns=["body"], errors="ignore")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
