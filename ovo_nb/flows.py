@@ -29,9 +29,10 @@ from typing import Any
 import httpx
 
 from .calllog import CallLog
-from .client import OvoClient
+from .client import OvoClient, check_reference
 from .config import Profile, load_profile
 from .errors import (
+    AuthenticationError,
     CustomerMustRegister,
     CustomerNotBound,
     InsufficientFundsError,
@@ -144,7 +145,7 @@ class Ovo:
         if resolved.in_process and transport is None:
             from .sandbox import SandboxTransport, open_sandbox
 
-            sandbox, _ = open_sandbox()
+            sandbox, _ = open_sandbox(clock=clock)
             transport = SandboxTransport(sandbox)
 
             def completer(url: str, code: str) -> str:
@@ -312,16 +313,32 @@ class Ovo:
 
     # ================================================================= balance and debit
 
+    def _with_access(self, phone: str, action: Callable[[str], Any]) -> Any:
+        """Run ``action(access_token)``; if OVO says the token is no longer valid, refresh once and retry."""
+        customer = normalize_phone(phone)
+        try:
+            return action(self.access_token(customer))
+        except AuthenticationError as exc:
+            if not exc.response_code.endswith("02"):
+                raise
+            self.vault.discard(customer, "access", f"refused by OVO ({exc.response_code})")
+            return action(self.access_token(customer))
+
     def balance(self, phone: str) -> Balance:
-        return self.client.balance_inquiry(self.access_token(phone), scenario="balance inquiry")
+        result: Balance = self._with_access(
+            phone, lambda token: self.client.balance_inquiry(token, scenario="balance inquiry"))
+        return result
 
     def start_payment(self, phone: str, amount: Decimal | int | str, *, reference: str | None = None,
                       pay_method: str | None = None) -> PendingPayment:
         """Balance check (OVO's rule), ledger row, 1st debit call; returns the PIN webview URL."""
         customer = normalize_phone(phone)
         value = parse_amount(amount)
+        if reference is not None:
+            check_reference(reference)
+        balance: Balance = self._with_access(
+            customer, lambda token: self.client.balance_inquiry(token, scenario="balance before debit"))
         token = self.access_token(customer)
-        balance = self.client.balance_inquiry(token, scenario="balance before debit")
         available = balance.accounts.get(pay_method or "CASH", Decimal(0))
         if available < value:
             raise InsufficientFundsError(

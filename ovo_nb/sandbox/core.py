@@ -134,8 +134,8 @@ class Sandbox:
         self.store = store or Store()
         self.clock = clock or SandboxClock()
         offset = self.store.meta("clock_offset_seconds")
-        if offset is not None and clock is None:
-            self.clock = SandboxClock(offset=timedelta(seconds=float(offset)))
+        if offset is not None:  # an advanced clock stays advanced across restarts
+            self.clock = SandboxClock(self.clock.base, timedelta(seconds=float(offset)))
         key = self.store.meta("token_key")
         if key is None:
             key = secrets.token_hex(32)

@@ -17,6 +17,8 @@ from .._files import ovo_nb_home
 from ..client import SnapRequestBuilder
 from ..errors import ValidationError
 from ..keys import Credentials, fingerprint, load_public_key, prepare_partner_keys, public_key_pem
+from ..snap import Clock
+from ._types import SandboxClock
 from .core import Sandbox
 from .store import Store
 from .transport import SandboxTransport
@@ -98,10 +100,15 @@ def ensure_default_partner(sandbox: Sandbox, folder: Path | None = None) -> Sand
                           keys.private_key, path)
 
 
-def open_sandbox(state: str | Path | None = None, *, folder: Path | None = None) -> tuple[Sandbox, SandboxPartner]:
-    """The sandbox on ``state`` (default ``~/.ovo-nb/sandbox/state.sqlite``; ``":memory:"`` for none), seeded."""
+def open_sandbox(state: str | Path | None = None, *, folder: Path | None = None,
+                 clock: Clock | None = None) -> tuple[Sandbox, SandboxPartner]:
+    """The sandbox on ``state`` (default ``~/.ovo-nb/sandbox/state.sqlite``; ``":memory:"`` for none), seeded.
+
+    ``clock`` is the sandbox's base clock (share the client's test clock to expire tokens on demand).
+    """
     folder = folder or default_sandbox_dir()
-    sandbox = Sandbox(Store(state if state is not None else folder / "state.sqlite"))
+    store = Store(state if state is not None else folder / "state.sqlite")
+    sandbox = Sandbox(store, SandboxClock(clock) if clock else None)
     return sandbox, ensure_default_partner(sandbox, folder)
 
 
