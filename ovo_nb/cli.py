@@ -50,6 +50,27 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from .calllog import CallLog
+    from .config import load_profile
+    from .doctor import check_profile, explain_call
+
+    profile = load_profile(args.profile)
+    if args.call is not None:
+        print(explain_call(CallLog.open(profile.state_dir / "calls.sqlite"), args.call, profile))
+        return 0
+    transport = None
+    if profile.in_process:
+        from .sandbox import SandboxTransport, open_sandbox
+
+        transport = SandboxTransport(open_sandbox()[0])
+    checks = check_profile(profile, transport=transport)
+    for check in checks:
+        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}" + (f"\n     -> {check.fix}" if check.fix
+                                                                                     and not check.ok else ""))
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ovo-nb", description="OVO BI SNAP integration toolkit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--state", default=None, help="SQLite state file (default: ~/.ovo-nb/sandbox/state.sqlite)")
     sandbox.add_argument("--config", default=None, help="TOML file seeding partners and customers")
     sandbox.set_defaults(handler=_sandbox)
+    doctor = commands.add_parser("doctor", help="check a profile, or explain a logged call's signature")
+    doctor.add_argument("--profile", default=None, help="sandbox, stage or production (default: $OVO_NB_PROFILE)")
+    doctor.add_argument("--call", type=int, default=None, help="explain this call id from the call log")
+    doctor.set_defaults(handler=_doctor)
     return parser
 
 
