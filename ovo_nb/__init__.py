@@ -6,10 +6,37 @@ The public API is re-exported here; the modules behind it may move.
 - :mod:`ovo_nb.signing`: SNAP string-to-sign builders, signers and verifiers.
 - :mod:`ovo_nb.snap`: endpoints, response codes, timestamps, external ids, money.
 - :mod:`ovo_nb.calllog`: the durable, redacting log of every HTTP exchange.
+- :mod:`ovo_nb.config`: profiles (sandbox, stage, production).
+- :mod:`ovo_nb.client`: signed requests and :class:`OvoClient`, one typed method per API.
+- :mod:`ovo_nb.flows`: :class:`Ovo`, the business flows with vault, ledger and recovery.
+- :mod:`ovo_nb.sandbox`: the embedded OVO.
 """
 
 from .calllog import Call, CallLog, LoggingTransport, as_curl, mask_token, new_run_id
-from .errors import CredentialError, KeyFileError, OvoNbError, SignatureError, ValidationError
+from .client import OvoClient, SnapRequestBuilder
+from .config import Profile, load_profile
+from .doctor import Check, Explanation, check_profile, explain_call
+from .errors import (
+    AuthenticationError,
+    BusinessRuleError,
+    ConflictError,
+    CredentialError,
+    CustomerMustRegister,
+    CustomerNotBound,
+    InsufficientFundsError,
+    InvalidRequestError,
+    KeyFileError,
+    NotFoundError,
+    OvoApiError,
+    OvoConnectionError,
+    OvoNbError,
+    RateLimitError,
+    ServerError,
+    SignatureError,
+    ValidationError,
+    WebviewError,
+)
+from .flows import Ovo, PaymentOutcome, PendingBinding, PendingPayment, PendingUnbinding
 from .keys import (
     CredentialPair,
     CredentialRequest,
@@ -29,6 +56,20 @@ from .keys import (
     validate_callback_url,
     validate_ip_entry,
     write_credential_request,
+)
+from .ledger import PartnerLedger
+from .models import (
+    B2BToken,
+    Balance,
+    Binding,
+    CustomerTokens,
+    Lookup,
+    Payment,
+    PaymentStatus,
+    Refund,
+    SingleUseToken,
+    TopupOptions,
+    Unbinding,
 )
 from .secretbox import SecretBox
 from .signing import (
@@ -59,7 +100,9 @@ from .snap import (
     endpoint,
     format_amount,
     format_timestamp,
+    mask_phone,
     money,
+    normalize_phone,
     parse_amount,
     parse_money,
     parse_response_code,
@@ -67,52 +110,98 @@ from .snap import (
     response_code,
     response_message,
 )
+from .tokens import TokenVault
+from .webview import CallbackResult, build_webview_url, parse_callback
 
 __version__ = "0.1.0"
 
 __all__ = [
     "JAKARTA",
+    "AuthenticationError",
+    "B2BToken",
+    "Balance",
+    "Binding",
+    "BusinessRuleError",
     "Call",
     "CallLog",
+    "CallbackResult",
+    "Check",
     "Clock",
+    "ConflictError",
     "CredentialError",
     "CredentialPair",
     "CredentialRequest",
     "Credentials",
+    "CustomerMustRegister",
+    "CustomerNotBound",
+    "CustomerTokens",
     "Endpoint",
+    "Explanation",
     "ExternalIdGenerator",
+    "InsufficientFundsError",
+    "InvalidRequestError",
     "KeyFileError",
     "LoggingTransport",
+    "Lookup",
     "ManualClock",
+    "NotFoundError",
+    "Ovo",
+    "OvoApiError",
+    "OvoClient",
+    "OvoConnectionError",
     "OvoNbError",
     "PartnerKeys",
+    "PartnerLedger",
     "PathStyle",
+    "Payment",
+    "PaymentOutcome",
+    "PaymentStatus",
+    "PendingBinding",
+    "PendingPayment",
+    "PendingUnbinding",
+    "Profile",
+    "RateLimitError",
+    "Refund",
     "ResponseCode",
     "SecretBox",
+    "ServerError",
     "SignatureError",
     "SignatureKind",
+    "SingleUseToken",
+    "SnapRequestBuilder",
     "SystemClock",
+    "TokenVault",
+    "TopupOptions",
+    "Unbinding",
     "ValidationError",
+    "WebviewError",
     "__version__",
     "as_curl",
     "asymmetric_request_string_to_sign",
     "body_hash",
     "build_credential_request",
+    "build_webview_url",
+    "check_profile",
     "decrypt_credentials",
     "encrypt_credentials",
     "endpoint",
+    "explain_call",
     "fingerprint",
     "format_amount",
     "format_timestamp",
     "generate_private_key",
     "load_private_key",
+    "load_profile",
     "load_public_key",
+    "mask_phone",
     "mask_token",
     "minify",
     "money",
     "new_run_id",
+    "normalize_phone",
     "ovo_string_to_sign",
     "parse_amount",
+    "parse_callback",
     "parse_money",
     "parse_response_code",
     "parse_timestamp",

@@ -9,7 +9,8 @@ from pathlib import Path
 import ovo_nb
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["calllog", "errors", "keys", "runner", "secretbox", "signing", "snap"]
+MODULES = ["calllog", "client", "config", "doctor", "errors", "flows", "keys", "ledger", "models", "runner", "sandbox",
+           "secretbox", "signing", "snap", "tokens", "webview"]
 
 
 def test_exported_names_exist_and_are_unique() -> None:
