@@ -127,7 +127,8 @@ CREATE TABLE IF NOT EXISTS calls (
     response_message TEXT,
     latency_ms REAL,
     error TEXT,
-    sealed BLOB
+    sealed BLOB,
+    sealed_response BLOB
 );
 CREATE INDEX IF NOT EXISTS calls_run ON calls (run_id);
 """
@@ -155,6 +156,9 @@ class CallLog:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: every committed row survives a crash of this process (the promise
+            # here); only an OS crash or power cut could lose the last few.
+            self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
     @classmethod
@@ -203,15 +207,17 @@ class CallLog:
         headers = _header_dict(request.headers)
         body = _decode(request.content)
         url = str(request.url)
-        sealed = self._seal({"url": url, "request_headers": headers, "request_body": body})
+        stored_url, stored_headers, stored_body = (
+            self._scrub(_redact_url(url)), _redact_headers(headers), self._scrub(_redact_body(body)))
+        sealed = self._seal_hidden("request", headers, stored_headers, body, stored_body, url, stored_url)
         row = (
             self.run_id,
             scenario,
             self.clock.now().astimezone(JAKARTA).isoformat(timespec="milliseconds"),
             request.method,
-            self._scrub(_redact_url(url)),
-            json.dumps(_redact_headers(headers), ensure_ascii=False),
-            self._scrub(_redact_body(body)),
+            stored_url,
+            json.dumps(stored_headers, ensure_ascii=False),
+            stored_body,
             sealed,
         )
         with self._lock:
@@ -231,20 +237,16 @@ class CallLog:
         if response is not None:
             status, headers, body = response.status_code, _header_dict(response.headers), _decode(response.content)
             code, message = _snap_code(body)
+        stored_headers, stored_body = _redact_headers(headers), self._scrub(_redact_body(body))
+        sealed = self._seal_hidden("response", headers, stored_headers, body, stored_body)
         with self._lock:
-            sealed_row = self._db.execute("SELECT sealed FROM calls WHERE id = ?", (call_id,)).fetchone()
-            sealed = sealed_row[0] if sealed_row else None
-            if sealed is not None and self._box is not None:
-                full = json.loads(self._box.open(sealed))
-                full.update(response_headers=headers, response_body=body)
-                sealed = self._seal(full)
             self._db.execute(
                 "UPDATE calls SET status = ?, response_headers = ?, response_body = ?, response_code = ?,"
-                " response_message = ?, latency_ms = ?, error = ?, sealed = ? WHERE id = ?",
+                " response_message = ?, latency_ms = ?, error = ?, sealed_response = ? WHERE id = ?",
                 (
                     status,
-                    json.dumps(_redact_headers(headers), ensure_ascii=False),
-                    self._scrub(_redact_body(body)),
+                    json.dumps(stored_headers, ensure_ascii=False),
+                    stored_body,
                     code,
                     message,
                     round(latency_ms, 3),
@@ -254,17 +256,25 @@ class CallLog:
                 ),
             )
 
-    def _seal(self, full: dict[str, Any]) -> bytes | None:
+    def _seal_hidden(self, side: str, headers: dict[str, str], stored_headers: dict[str, str], body: str,
+                     stored_body: str, url: str | None = None, stored_url: str | None = None) -> bytes | None:
+        """Seal only what redaction hid (``b""`` when nothing was); ``None`` without a box.
+
+        Secret headers and fields, and registered secrets, are left out even here.
+        """
         if self._box is None:
             return None
-        clean = {
-            **full,
-            "request_headers": _drop_secret_headers(full.get("request_headers", {})),
-            "response_headers": _drop_secret_headers(full.get("response_headers", {})),
-            "request_body": _drop_secret_fields(full.get("request_body", "")),
-            "response_body": _drop_secret_fields(full.get("response_body", "")),
-        }
-        return self._box.seal(self._scrub(json.dumps(clean, ensure_ascii=False)).encode())
+        hidden: dict[str, Any] = {}
+        changed = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS and stored_headers.get(k) != v}
+        if changed:
+            hidden[f"{side}_headers"] = changed
+        if stored_body != body:
+            hidden[f"{side}_body"] = _drop_secret_fields(body)
+        if url is not None and stored_url != url:
+            hidden["url"] = url
+        if not hidden:
+            return b""
+        return self._box.seal(self._scrub(json.dumps(hidden, ensure_ascii=False)).encode())
 
     def send(self, transport: httpx.BaseTransport, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through ``transport`` and record the exchange, errors included."""
@@ -329,7 +339,7 @@ class CallLog:
         return self._to_call(dict(zip(names, row, strict=True)), reveal)
 
     def _to_call(self, row: dict[str, Any], reveal: bool) -> Call:
-        sealed = row.pop("sealed")
+        sealed, sealed_response = row.pop("sealed"), row.pop("sealed_response")
         values = {
             **row,
             "scenario": row["scenario"] or "",
@@ -342,7 +352,10 @@ class CallLog:
                     f"Call {row['id']} was logged without a secret box, so only its redacted form exists. "
                     "Record with CallLog.open(...) (or box=SecretBox.default()) to keep full headers for BI evidence."
                 )
-            values.update(json.loads(self._box.open(sealed)))
+            for blob in (sealed, sealed_response):
+                hidden = json.loads(self._box.open(blob)) if blob else {}
+                for key, value in hidden.items():
+                    values[key] = {**values[key], **value} if key.endswith("_headers") else value
             values["revealed"] = True
         return Call(**values)
 
@@ -452,10 +465,14 @@ def _walk(value: Any, on_key: Any) -> Any:
 _DROP = object()
 
 
+_WATCHED_KEYS = re.compile(
+    '"(?:' + "|".join(sorted(re.escape(k) for k in TOKEN_FIELDS | SECRET_FIELDS)) + ')"\\s*:', re.IGNORECASE)
+
+
 def _rewrite_json(body: str, on_key: Any) -> str:
     """Apply ``on_key`` to every key of a JSON body; non-JSON text is returned unchanged."""
-    if not body.strip():
-        return body
+    if not body.strip() or not _WATCHED_KEYS.search(body):
+        return body  # fast path: no key that could need hiding appears anywhere
     try:
         parsed = json.loads(body)
     except ValueError:
@@ -495,5 +512,7 @@ def _redact_url(url: str) -> str:
 
 def _redact_token_urls(text: str) -> str:
     """Mask token query parameters of URLs embedded in a body (webview links)."""
+    if "://" not in text:
+        return text
     return _URL_IN_TEXT.sub(lambda m: _redact_url(m.group(0)), text)
 
