@@ -39,3 +39,13 @@ def test_every_notebook_is_described_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for notebook in (ROOT / "notebooks").glob("*.ipynb"):
         assert f"`{notebook.stem}`" in readme
+
+
+def test_the_readme_quickstart_runs(capsys: object) -> None:
+    readme = (ROOT / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1]
+    code = re.search(r"```python\n(.+?)\n```", quickstart, re.S)
+    assert code is not None
+    exec(compile(code.group(1), "README quickstart", "exec"), {})
+    printed = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "SUCCESS" in printed and "2005800" in printed
