@@ -43,7 +43,7 @@ from .snap import JAKARTA, Clock, SystemClock
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Call", "CallLog", "LoggingTransport", "as_curl", "mask_token", "new_run_id"]
+__all__ = ["Call", "CallLog", "LoggingTransport", "as_curl", "mask_token", "new_run_id", "redact_url"]
 
 SENSITIVE_HEADERS = frozenset({"authorization", "authorization-customer"})
 """Headers whose bearer token is masked."""
@@ -188,7 +188,10 @@ class CallLog:
 
     @contextlib.contextmanager
     def scenario(self, label: str) -> Iterator[None]:
-        """Label every call made inside the ``with`` block, e.g. ``"binding: wrong signature"``."""
+        """Label every call made inside the ``with`` block, e.g. ``"binding: wrong signature"``.
+
+        The block's label wins over a per-request label (``request.extensions["ovo_nb.scenario"]``).
+        """
         reset = _SCENARIO.set(label)
         try:
             yield
@@ -203,12 +206,12 @@ class CallLog:
         return text
 
     def _record_start(self, request: httpx.Request) -> int:
-        scenario = str(request.extensions.get(_SCENARIO_EXTENSION) or _SCENARIO.get())
+        scenario = str(_SCENARIO.get() or request.extensions.get(_SCENARIO_EXTENSION) or "")
         headers = _header_dict(request.headers)
         body = _decode(request.content)
         url = str(request.url)
         stored_url, stored_headers, stored_body = (
-            self._scrub(_redact_url(url)), _redact_headers(headers), self._scrub(_redact_body(body)))
+            self._scrub(redact_url(url)), _redact_headers(headers), self._scrub(_redact_body(body)))
         sealed = self._seal_hidden("request", headers, stored_headers, body, stored_body, url, stored_url)
         row = (
             self.run_id,
@@ -502,7 +505,8 @@ def _drop_secret_fields(body: str) -> str:
 _URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>]+")
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
+    """``url`` with token-like query parameters masked (``token``, ``code``, ``authCode``...)."""
     parts = urlsplit(url)
     if not any(k.lower() in TOKEN_FIELDS for k, _ in parse_qsl(parts.query, True)):
         return url
@@ -514,5 +518,5 @@ def _redact_token_urls(text: str) -> str:
     """Mask token query parameters of URLs embedded in a body (webview links)."""
     if "://" not in text:
         return text
-    return _URL_IN_TEXT.sub(lambda m: _redact_url(m.group(0)), text)
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
 

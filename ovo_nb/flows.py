@@ -240,10 +240,11 @@ class Ovo:
             )
         return result
 
-    def start_binding(self, phone: str, *, state: str | None = None) -> PendingBinding:
-        """Lookup + binding; returns the OTP webview URL for the customer."""
+    def start_binding(self, phone: str, *, state: str | None = None, lookup: bool = True) -> PendingBinding:
+        """Lookup (skip with ``lookup=False`` when just done) + binding; returns the OTP webview URL."""
         customer = normalize_phone(phone)
-        self.lookup(customer)
+        if lookup:
+            self.lookup(customer)
         reference = self.ledger.new_reference("BIND")
         binding = self.client.account_binding(customer, reference, scenario="account binding")
         self.vault.put(customer, "linkage", binding.linkage_token, expires_at=self._now() + LINKAGE_LIFETIME)
@@ -266,6 +267,11 @@ class Ovo:
         self._store_customer_tokens(pending.phone, tokens.access_token, tokens.refresh_token,
                                     tokens.access_expires_at, tokens.ilp)
         return tokens.ilp
+
+    def resume_binding(self, phone: str, callback_url: str) -> str:
+        """Finish a binding started earlier (another run): the callback URL is all it needs."""
+        state = parse_callback(callback_url).state or ""
+        return self.finish_binding(PendingBinding(normalize_phone(phone), "", state), callback_url)
 
     def _headless(self, url: str, code: str) -> str:
         if self.complete_webview is None:
@@ -304,6 +310,11 @@ class Ovo:
         if not result.unlinked:
             raise WebviewError(f"OVO did not confirm the unbinding ({result.response_code}).")
         self.vault.revoke(pending.phone, "unbound by the partner")
+
+    def resume_unbinding(self, phone: str, callback_url: str) -> None:
+        """Finish an unbinding started earlier: the callback's state is the unbinding reference."""
+        state = parse_callback(callback_url).state or ""
+        self.finish_unbinding(PendingUnbinding(normalize_phone(phone), "", state), callback_url)
 
     def unbind(self, phone: str, *, otp: str | None = None) -> None:
         """Unbind end to end with a headless webview (sandbox). Refunds keep working afterwards."""
@@ -370,6 +381,13 @@ class Ovo:
             return result
         return self._record_paid(pending.partner_reference_no, result.reference_no, result.approval_code,
                                  result.response_code)
+
+    def resume_payment(self, callback_url: str) -> PaymentOutcome:
+        """Finish a payment started earlier: the callback's state is its partnerReferenceNo."""
+        reference = parse_callback(callback_url).state or ""
+        row = self.ledger.payment(reference)
+        pending = PendingPayment(reference, row.phone, row.amount, "", row.reference_no)
+        return self.finish_payment(pending, callback_url)
 
     def pay(self, phone: str, amount: Decimal | int | str, *, pin: str = "123456", reference: str | None = None,
             pay_method: str | None = None) -> PaymentOutcome:

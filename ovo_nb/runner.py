@@ -23,6 +23,7 @@ __all__ = ["RUN_DIR_ENV", "NotebookResult", "RunResult", "artefact_dir", "find_n
            "run_notebooks"]
 
 RUN_DIR_ENV = "OVO_NB_RUN_DIR"
+RUN_ID_ENV = "OVO_NB_RUN_ID"
 """Set for every executed notebook: the ``outputs/<run-id>`` folder of the run."""
 CELL_TIMEOUT_SECONDS = 600
 KERNEL_NAME = "python3"
@@ -129,8 +130,9 @@ def run_notebooks(
     run_dir.mkdir(parents=True, exist_ok=True)
     show_progress = progress if progress is not None else not os.environ.get("CI")
     results: list[NotebookResult] = []
-    previous = os.environ.get(RUN_DIR_ENV)
+    previous = {name: os.environ.get(name) for name in (RUN_DIR_ENV, RUN_ID_ENV)}
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
+    os.environ[RUN_ID_ENV] = run_id
     try:
         for path in notebooks:
             output = run_dir / path.name
@@ -151,10 +153,11 @@ def run_notebooks(
                     NotebookResult(path.name, str(output), False, time.perf_counter() - started, _describe_failure(exc))
                 )
     finally:
-        if previous is None:
-            os.environ.pop(RUN_DIR_ENV, None)
-        else:
-            os.environ[RUN_DIR_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     result = RunResult(run_id, run_dir, results)
     summary = {"run_id": run_id, "ok": result.ok, "python": sys.executable,
                "notebooks": [asdict(n) for n in results]}
