@@ -12,15 +12,23 @@ __all__ = ["main"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .runner import run_notebooks
+    from .runner import coerce_parameters, find_notebooks, run_notebooks
 
-    result = run_notebooks(args.notebooks, output_root=args.output, cell_timeout=args.timeout)
+    chosen = find_notebooks(args.notebooks)
+    parameters = coerce_parameters(dict(args.parameter or []), chosen)
+    total = len(chosen)
+    started = iter(range(1, total + 1))
+    result = run_notebooks(
+        args.notebooks, parameters=parameters, output_root=args.output, cell_timeout=args.timeout,
+        on_start=lambda path: print(f"[{next(started)}/{total}] running {path.name} ...", flush=True),
+    )
     for notebook in result.notebooks:
         mark = "ok  " if notebook.ok else "FAIL"
         line = f"{mark} {notebook.notebook:<32} {notebook.seconds:6.1f}s"
         print(line + (f"  {notebook.error}" if notebook.error else ""))
     passed = sum(n.ok for n in result.notebooks)
-    print(f"{passed}/{len(result.notebooks)} notebooks passed; outputs in {result.run_dir}")
+    print(f"{passed}/{len(result.notebooks)} notebooks passed; outputs in {result.run_dir} "
+          "(summary.html, calls.csv, the executed notebooks)")
     return 0 if result.ok else 1
 
 
@@ -78,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("notebooks", nargs="*", help="notebook names (default: all), e.g. key_setup")
     run.add_argument("--output", default=None, help="output root folder (default: outputs/)")
     run.add_argument("--timeout", type=int, default=600, help="seconds one cell may take (default: 600)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="set a notebook parameter, typed as the notebook declares it (repeatable)")
     run.set_defaults(handler=_run)
     sandbox = commands.add_parser("sandbox", help="serve the embedded OVO sandbox on loopback")
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")

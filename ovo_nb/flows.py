@@ -224,6 +224,10 @@ class Ovo:
             self.vault.put(customer, "refresh", refresh, expires_at=None)
         self.vault.set_customer(customer, "BOUND", ilp=ilp)
 
+    def is_bound(self, phone: str) -> bool:
+        """Whether the vault holds a usable refresh token for ``phone``."""
+        return self.vault.get(normalize_phone(phone), "refresh") is not None
+
     def revoke(self, phone: str, reason: str = "phone number changed") -> None:
         """Forget a customer's tokens locally (OVO breaks them when the phone number changes)."""
         self.vault.revoke(normalize_phone(phone), reason)

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,8 @@ from typing import Any
 from .calllog import new_run_id
 from .errors import OvoNbError
 
-__all__ = ["RUN_DIR_ENV", "NotebookResult", "RunResult", "artefact_dir", "find_notebooks", "project_root",
-           "run_notebooks"]
+__all__ = ["RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir", "coerce_parameters",
+           "find_notebooks", "project_root", "run_notebooks"]
 
 RUN_DIR_ENV = "OVO_NB_RUN_DIR"
 RUN_ID_ENV = "OVO_NB_RUN_ID"
@@ -90,6 +90,46 @@ class RunResult:
         return all(n.ok for n in self.notebooks)
 
 
+def coerce_parameters(raw: Mapping[str, str], notebooks: Iterable[Path]) -> dict[str, Any]:
+    """Turn ``-p name value`` strings into the types the notebooks declare (``name: int = 3``).
+
+    papermill's own CLI guesses (a phone ``081...`` would lose its leading zero); here a
+    ``str`` parameter stays a string, ``int``/``float``/``bool`` are parsed, ``list``/``dict``
+    take JSON (or a comma-separated list). Unknown names are refused.
+    """
+    import papermill
+
+    declared: dict[str, str] = {}
+    for path in notebooks:
+        for name, info in papermill.inspect_notebook(str(path)).items():
+            declared.setdefault(name, str(info.get("inferred_type_name") or "str"))
+    out: dict[str, Any] = {}
+    for name, text in raw.items():
+        if name not in declared:
+            known = ", ".join(sorted(declared))
+            raise OvoNbError(f"No chosen notebook has a parameter {name!r}; known parameters: {known}.")
+        kind = declared[name]
+        try:
+            if kind == "int":
+                out[name] = int(text)
+            elif kind == "float":
+                out[name] = float(text)
+            elif kind == "bool":
+                lowered = text.strip().lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError("expected true or false")
+                out[name] = lowered in ("true", "1", "yes")
+            elif kind in ("list", "dict"):
+                stripped = text.strip()
+                out[name] = json.loads(stripped) if stripped[:1] in "[{" else [
+                    item.strip() for item in stripped.split(",") if item.strip()]
+            else:
+                out[name] = text
+        except ValueError as exc:
+            raise OvoNbError(f"Parameter {name} is declared {kind}; {text!r} does not read as one ({exc}).") from None
+    return out
+
+
 def _describe_failure(exc: BaseException) -> str:
     """One line naming the failing cell, the error type and its message."""
     from papermill.exceptions import PapermillExecutionError
@@ -110,6 +150,7 @@ def run_notebooks(
     run_id: str | None = None,
     cell_timeout: int = CELL_TIMEOUT_SECONDS,
     progress: bool | None = None,
+    on_start: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Execute notebooks with papermill into ``<output_root>/<run-id>/``; never raises for a notebook.
 
@@ -125,6 +166,7 @@ def run_notebooks(
     unknown = set(parameters) - set().union(*declared.values())
     if unknown:
         raise OvoNbError(f"No chosen notebook has a parameter named {', '.join(sorted(unknown))}.")
+    on_start = on_start or (lambda path: None)
     run_id = run_id or new_run_id()
     run_dir = Path(output_root or root / "outputs") / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -135,6 +177,7 @@ def run_notebooks(
     os.environ[RUN_ID_ENV] = run_id
     try:
         for path in notebooks:
+            on_start(path)
             output = run_dir / path.name
             started = time.perf_counter()
             try:
@@ -159,7 +202,37 @@ def run_notebooks(
             else:
                 os.environ[name] = value
     result = RunResult(run_id, run_dir, results)
-    summary = {"run_id": run_id, "ok": result.ok, "python": sys.executable,
-               "notebooks": [asdict(n) for n in results]}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _write_reports(result, parameters)
     return result
+
+
+def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
+    """``summary.json``, ``calls.csv`` (this run's calls, redacted) and a one-page ``summary.html``."""
+    import pandas as pd
+
+    from .calllog import CallLog
+    from .config import load_profile
+
+    try:
+        profile = load_profile(str(parameters.get("profile") or "") or None)
+        calls = CallLog(profile.state_dir / "calls.sqlite", run_id=result.run_id).to_frame()
+    except OvoNbError:
+        calls = pd.DataFrame(columns=["scenario", "method", "path", "status", "response_code", "latency_ms"])
+    calls.to_csv(result.run_dir / "calls.csv", encoding="utf-8-sig")
+    summary = {"run_id": result.run_id, "ok": result.ok, "python": sys.executable, "calls": len(calls),
+               "notebooks": [asdict(n) for n in result.notebooks]}
+    (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    notebooks = pd.DataFrame([{"notebook": n.notebook, "result": "passed" if n.ok else "FAILED",
+                               "seconds": round(n.seconds, 1), "error": n.error} for n in result.notebooks])
+    codes = calls["response_code"].fillna("no answer").value_counts().rename_axis("SNAP code").reset_index()
+    passed = sum(n.ok for n in result.notebooks)
+    html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb run {result.run_id}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}}table{{border-collapse:collapse;margin:1rem 0}}
+td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left}}th{{background:#f2f0f7}}
+.ok{{color:#176b2c}}.fail{{color:#9b1c1c}}</style></head><body>
+<h1>ovo-nb run {result.run_id}</h1>
+<p class="{'ok' if result.ok else 'fail'}">{passed} of {len(result.notebooks)} notebooks passed; {len(calls)} calls.</p>
+<h2>Notebooks</h2>{notebooks.to_html(index=False, escape=True)}
+<h2>SNAP response codes</h2>{codes.to_html(index=False, escape=True)}
+<p>Executed notebooks and <code>calls.csv</code> are in this folder.</p></body></html>"""
+    (result.run_dir / "summary.html").write_text(html)

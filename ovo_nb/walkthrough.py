@@ -161,6 +161,7 @@ class Walkthrough:
         calls = [c for c in self.log.calls() if c.id >= self._first_call]
         if not calls:
             return "(no calls in this run)"
+        index = max(-len(calls), min(index, len(calls) - 1))  # out of range: the nearest end
         return as_curl(calls[index])
 
     def finish(self, expect: str = "success") -> str:
