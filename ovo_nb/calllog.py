@@ -511,7 +511,8 @@ def redact_url(url: str) -> str:
     if not any(k.lower() in TOKEN_FIELDS for k, _ in parse_qsl(parts.query, True)):
         return url
     pairs = [(k, mask_token(v) if k.lower() in TOKEN_FIELDS else v) for k, v in parse_qsl(parts.query, True)]
-    return urlunsplit(parts._replace(query=urlencode(pairs, safe="…#")))
+    query = urlencode(pairs).replace("%E2%80%A6", "…").replace("%23", "#")  # keep masks readable
+    return urlunsplit(parts._replace(query=query))
 
 
 def _redact_token_urls(text: str) -> str:
