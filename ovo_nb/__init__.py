@@ -10,6 +10,8 @@ The public API is re-exported here; the modules behind it may move.
 - :mod:`ovo_nb.client`: signed requests and :class:`OvoClient`, one typed method per API.
 - :mod:`ovo_nb.flows`: :class:`Ovo`, the business flows with vault, ledger and recovery.
 - :mod:`ovo_nb.sandbox`: the embedded OVO.
+- :mod:`ovo_nb.walkthrough` and :mod:`ovo_nb.widgets`: what the notebooks are made of
+  (``ovo_nb.widgets`` is imported on its own, as it loads ipywidgets).
 """
 
 from .calllog import Call, CallLog, LoggingTransport, as_curl, mask_token, new_run_id
@@ -111,6 +113,7 @@ from .snap import (
     response_message,
 )
 from .tokens import TokenVault
+from .walkthrough import StepResult, Walkthrough
 from .webview import CallbackResult, build_webview_url, parse_callback
 
 __version__ = "0.1.0"
@@ -169,11 +172,13 @@ __all__ = [
     "SignatureKind",
     "SingleUseToken",
     "SnapRequestBuilder",
+    "StepResult",
     "SystemClock",
     "TokenVault",
     "TopupOptions",
     "Unbinding",
     "ValidationError",
+    "Walkthrough",
     "WebviewError",
     "__version__",
     "as_curl",

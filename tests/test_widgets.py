@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ovo_nb.widgets import FlowPanel, flow_panel
 from ovo_nb.walkthrough import Walkthrough
+from ovo_nb.widgets import FlowPanel, flow_panel
 
 
 def test_buttons_drive_the_flows() -> None:
