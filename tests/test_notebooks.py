@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -11,6 +12,7 @@ import nbformat
 import pytest
 
 from ovo_nb.cli import main
+from ovo_nb.config import load_profile
 from ovo_nb.keys import (
     PASSPHRASE_FILE,
     Credentials,
@@ -112,3 +114,76 @@ def test_cli_run_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "1/1 notebooks passed" in capsys.readouterr().out
     assert main(["run", "no_such_notebook"]) == 2
     assert "No notebook named 'no_such_notebook'" in capsys.readouterr().err
+
+
+FLOW_NOTEBOOKS = ["binding", "direct_debit", "refund", "unbinding"]
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
+
+
+def test_every_notebook_runs_headless_and_the_run_leaks_nothing(tmp_path: Path) -> None:
+    result = run_notebooks(output_root=tmp_path, progress=False)
+    assert result.ok, [n.error for n in result.notebooks if not n.ok]
+    assert [n.notebook for n in result.notebooks] == [
+        "01_key_setup.ipynb", "02_binding.ipynb", "03_direct_debit.ipynb", "04_refund.ipynb", "05_unbinding.ipynb"]
+    debit = cell_outputs(result.run_dir / "03_direct_debit.ipynb")
+    assert "[done] debit, 1st call" in debit and "[done] debit, 2nd call" in debit and "SUCCESS" in debit
+    assert "Outcome: success (expected: success)" in debit
+    unbinding = cell_outputs(result.run_dir / "05_unbinding.ipynb")
+    assert "refused as expected" in unbinding and "[done] refund after unbinding" in unbinding
+    calls = (result.run_dir / "calls.csv").read_text(encoding="utf-8-sig")
+    for code in ("2000700", "2007400", "2025400", "2005400", "2005500", "2005800", "2000900"):
+        assert code in calls
+    assert "5 of 5 notebooks passed" in (result.run_dir / "summary.html").read_text()
+    secret = load_profile().client_secret
+    for path in result.run_dir.rglob("*"):
+        if path.is_file() and path.suffix in {".ipynb", ".csv", ".html", ".json", ".md", ".pem"}:
+            text = path.read_text(encoding="utf-8-sig")
+            assert_no_secret_material(text, secret)
+            assert not JWT.search(text), f"a full token in {path.name}"
+            if path.suffix == ".ipynb":
+                assert "widgets" not in json.loads(text)["metadata"], f"widget state saved in {path.name}"
+
+
+@pytest.mark.parametrize(
+    ("notebook", "parameters", "expected"),
+    [
+        ("binding", {"phone": "081200000003", "expect": "CustomerMustRegister"}, "CAN_REGISTER"),
+        ("direct_debit", {"phone": "081200000001", "amount": "5000", "expect": "4035414"}, "Insufficient Funds"),
+        ("direct_debit", {"pin": "000000", "expect": "WebviewError"}, "Wrong PIN. 2 attempts left."),
+        ("refund", {"refund_amount": "20000.01", "expect": "ValidationError"}, "left to refund"),
+        ("unbinding", {"otp": "0000", "expect": "WebviewError"}, "Wrong OTP. 4 attempts left."),
+    ],
+)
+def test_negative_runs_show_the_refusal_and_pass(tmp_path: Path, notebook: str, parameters: dict[str, str],
+                                                 expected: str) -> None:
+    result = run_notebooks([notebook], parameters=parameters, output_root=tmp_path, progress=False)
+    [executed] = result.notebooks
+    assert executed.ok, executed.error
+    outputs = cell_outputs(Path(executed.output))
+    assert "[refused]" in outputs and expected in outputs
+    assert f"Outcome: {parameters['expect']} (expected: {parameters['expect']})" in outputs
+    assert "[skipped]" in outputs or notebook == "refund"
+
+
+def test_an_unexpected_outcome_fails_the_run_naming_the_cell(tmp_path: Path) -> None:
+    result = run_notebooks(["direct_debit"], parameters={"pin": "000000"}, output_root=tmp_path, progress=False)
+    [executed] = result.notebooks
+    assert not executed.ok
+    assert "AssertionError: Expected 'success' but the walkthrough ended with 'WebviewError'" in executed.error
+    assert executed.error.startswith("cell ")
+
+
+def test_cli_parameters_keep_their_declared_types(tmp_path: Path) -> None:
+    from ovo_nb.runner import coerce_parameters, find_notebooks
+
+    chosen = find_notebooks(["key_setup", "direct_debit"])
+    typed = coerce_parameters({"phone": "081234567890", "key_size": "3072", "rotate_key": "yes",
+                               "callback_urls": "https://a.example/x, https://b.example/y"}, chosen)
+    assert typed == {"phone": "081234567890", "key_size": 3072, "rotate_key": True,
+                     "callback_urls": ["https://a.example/x", "https://b.example/y"]}
+    from ovo_nb.errors import OvoNbError
+
+    with pytest.raises(OvoNbError, match="declared int"):
+        coerce_parameters({"key_size": "big"}, chosen)
+    with pytest.raises(OvoNbError, match="known parameters"):
+        coerce_parameters({"colour": "red"}, chosen)
