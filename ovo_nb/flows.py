@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -134,18 +135,21 @@ class Ovo:
         clock: Clock | None = None,
         call_log: CallLog | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        sandbox_state: str | Path | None = None,
     ) -> Ovo:
         """Everything wired for ``profile`` (default ``sandbox``), state under the profile's state dir.
 
         The sandbox profile runs the embedded sandbox in this process (or talks to
-        ``$OVO_NB_SANDBOX_URL``) and completes webview steps headlessly.
+        ``$OVO_NB_SANDBOX_URL``) and completes webview steps headlessly; ``sandbox_state``
+        picks its SQLite file (default ``~/.ovo-nb/sandbox/state.sqlite``, ``":memory:"`` for a
+        throw-away one).
         """
         resolved = profile if isinstance(profile, Profile) else load_profile(profile)
         completer: WebviewCompleter | None = None
         if resolved.in_process and transport is None:
             from .sandbox import SandboxTransport, open_sandbox
 
-            sandbox, _ = open_sandbox(clock=clock)
+            sandbox, _ = open_sandbox(sandbox_state, clock=clock)
             transport = SandboxTransport(sandbox)
 
             def completer(url: str, code: str) -> str:

@@ -82,8 +82,11 @@ def ensure_default_partner(sandbox: Sandbox, folder: Path | None = None) -> Sand
     keys = prepare_partner_keys(folder, environment="sandbox")
     row = sandbox.store.one("SELECT * FROM partners WHERE client_id = ?", DEFAULT_CLIENT_ID)
     if row is None:
+        saved = folder / "credentials.toml"  # a new state file keeps the partner's existing secret
+        secret = tomllib.loads(saved.read_text()).get("client_secret") if saved.exists() else None
         sandbox.register_partner(
-            public_key_pem(keys.private_key, "pkcs1"), client_id=DEFAULT_CLIENT_ID, name="Sandbox Merchant",
+            public_key_pem(keys.private_key, "pkcs1"), client_id=DEFAULT_CLIENT_ID, client_secret=secret,
+            name="Sandbox Merchant",
             merchant_id="MSANDBOX01", callback_urls=DEFAULT_CALLBACK_URLS[:1], error_urls=DEFAULT_CALLBACK_URLS[1:],
             daily_refund_limit="50000000.00")
     elif fingerprint(load_public_key(row["public_key_pem"].encode())) != keys.fingerprint:
