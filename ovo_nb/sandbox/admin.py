@@ -12,6 +12,7 @@
 | POST/DELETE | ``/_sandbox/faults`` | inject ``{"api", "kind", "count", "delaySeconds"}`` / clear all |
 | POST | ``/_sandbox/webview/complete`` | ``{"url", "code"}``: enter an OTP/PIN headlessly |
 | GET | ``/_sandbox/settlement.csv`` | OVO's side of reconciliation |
+| PATCH | ``/_sandbox/payments/{partnerReferenceNo}`` | a deliberate discrepancy: ``{"amount", "status"}`` |
 | GET | ``/_sandbox/callback`` | a landing page for webview redirects on this machine |
 """
 
@@ -104,6 +105,9 @@ def _route(sandbox: Any, method: str, parts: list[str], body: dict[str, Any], qu
             return _reply(200 if outcome.ok else 422, {
                 "ok": outcome.ok, "message": outcome.message, "attemptsLeft": outcome.attempts_left,
                 "callbackUrl": outcome.callback_url, "response": outcome.response})
+        case "PATCH", ["payments", reference]:
+            sandbox.tamper_payment(reference, amount=body.get("amount"), status=body.get("status"))
+            return _reply(200, {"ok": True})
         case "GET", ["callback"]:
             return _callback_page(query)
         case "GET", ["settlement.csv"]:

@@ -1284,6 +1284,28 @@ class Sandbox:
                 "pinFailures": row["pin_failures"], "pinLocked": bool(row["pin_locked"]),
                 "pinBlockedUntil": row["pin_blocked_until"], "otpBlockedUntil": row["otp_blocked_until"]}
 
+    def tamper_payment(self, partner_reference_no: str, *, amount: str | None = None,
+                       status: str | None = None) -> None:
+        """A deliberate discrepancy for reconciliation drills: change OVO's record of a payment.
+
+        ``status`` is a ``latestTransactionStatus`` code (``00``, ``05``, ``06``...). Only the
+        record changes; no balance moves, exactly as a wrong settlement line would look.
+        """
+        with self.store.transaction():
+            row = self.store.one("SELECT * FROM payments WHERE partner_reference_no = ?", partner_reference_no)
+            if row is None:
+                raise ValidationError(f"No sandbox payment {partner_reference_no!r}.")
+            if amount is not None:
+                self.store.run("UPDATE payments SET amount = ? WHERE id = ?", format_amount(parse_amount(amount)),
+                               row["id"])
+            if status is not None:
+                if status not in STATUS_DESC:
+                    raise ValidationError(f"status {status!r} is not one of {', '.join(STATUS_DESC)}.")
+                self.store.run("UPDATE payments SET status = ?, status_desc = ? WHERE id = ?", status,
+                               STATUS_DESC[status], row["id"])
+            self.store.record(_now_text(self.clock.now()), "payment", partner_reference_no, "tampered",
+                              amount=amount, status=status)
+
     def settlement_csv(self) -> str:
         """OVO's side for reconciliation: one line per payment and per refund."""
         out = io.StringIO()

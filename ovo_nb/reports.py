@@ -1,0 +1,175 @@
+"""Reconciliation reports finance can use as they are: CSV per category, one XLSX, one HTML page.
+
+The XLSX has a Summary sheet (parameters, counts, IDR totals, sources, when) and a sheet per
+category with a frozen header, filters and ``#,##0.00`` amounts. The HTML is one
+self-contained file (no scripts, no network) with styled tables and an inline SVG chart of
+daily totals. CSVs carry a byte-order mark so Excel reads non-ASCII names right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import ValidationError
+from .reconcile import CATEGORIES, Reconciliation
+
+__all__ = ["FORMATS", "write_reconciliation"]
+
+FORMATS = ("csv", "xlsx", "html")
+IDR_FORMAT = "#,##0.00"
+_TITLES = {"matched": "Matched", "missing_at_ovo": "Missing at OVO", "missing_at_partner": "Missing at partner",
+           "amount_mismatch": "Amount mismatch", "status_mismatch": "Status mismatch",
+           "refund_mismatch": "Refund mismatch", "duplicate": "Duplicate"}
+
+
+def write_reconciliation(result: Reconciliation, folder: str | Path,
+                         formats: Iterable[str] = FORMATS) -> dict[str, Path]:
+    """Write the chosen ``formats`` into ``folder``; returns what was written, by name."""
+    chosen = list(formats)
+    unknown = set(chosen) - set(FORMATS)
+    if unknown:
+        raise ValidationError(f"Unknown report format(s) {', '.join(sorted(unknown))}; choose from {FORMATS}.")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    if "csv" in chosen:
+        for name in CATEGORIES:
+            path = folder / f"{name}.csv"
+            result.for_display(name).to_csv(path, index=False, encoding="utf-8-sig")
+            written[f"{name}.csv"] = path
+    if "xlsx" in chosen:
+        written["reconciliation.xlsx"] = _xlsx(result, folder / "reconciliation.xlsx")
+    if "html" in chosen:
+        written["reconciliation.html"] = _html(result, folder / "reconciliation.html")
+    return written
+
+
+def _summary_rows(result: Reconciliation) -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = [("Generated", result.generated_at)]
+    rows += [(f"Parameter: {k}", str(v)) for k, v in result.parameters.items()]
+    rows += [("", ""), ("Input totals (IDR)", "")]
+    labels = {"partner_payment_idr": "Partner payments", "partner_refund_idr": "Partner refunds",
+              "ovo_payment_idr": "OVO payments", "ovo_refund_idr": "OVO refunds"}
+    rows += [(labels[name], value) for name, value in result.input_totals().items()]
+    rows += [("", ""), ("Rows per category", "")]
+    rows += [(_TITLES[name], int(count)) for name, count in result.counts().items()]
+    return rows
+
+
+def _xlsx(result: Reconciliation, path: Path) -> Path:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    summary = book.active
+    summary.title = "Summary"
+    summary.append(["OVO reconciliation", ""])
+    summary["A1"].font = Font(bold=True, size=14)
+    for label, value in _summary_rows(result):
+        summary.append([label, float(value) if isinstance(value, Decimal) else value])
+        if isinstance(value, Decimal):
+            summary.cell(summary.max_row, 2).number_format = IDR_FORMAT
+    summary.append([])
+    summary.append(["Totals per category (IDR)", "record type", "partner", "OVO"])
+    header_row = summary.max_row
+    for (category, kind), values in result.totals().iterrows():
+        summary.append([_TITLES[str(category)], kind, values["partner_idr"], values["ovo_idr"]])
+        for column in (3, 4):
+            summary.cell(summary.max_row, column).number_format = IDR_FORMAT
+    for cell in summary[header_row]:
+        cell.font = Font(bold=True)
+    summary.column_dimensions["A"].width = 34
+    for letter in "BCD":
+        summary.column_dimensions[letter].width = 18
+    header_fill = PatternFill("solid", fgColor="E8E3F3")
+    for name in CATEGORIES:
+        sheet = book.create_sheet(_TITLES[name][:31])
+        frame = result.for_display(name)
+        sheet.append(list(frame.columns))
+        for row in frame.itertuples(index=False):
+            sheet.append(list(row))
+        for cell in sheet[1]:
+            cell.font, cell.fill = Font(bold=True), header_fill
+            cell.alignment = Alignment(vertical="center")
+        for index, column in enumerate(frame.columns, start=1):
+            letter = get_column_letter(index)
+            width = max([len(str(column)), *(len(str(v)) for v in frame[column].head(200))]) + 2
+            sheet.column_dimensions[letter].width = min(width, 60)
+            if column.endswith("_idr"):
+                for cell in sheet[letter][1:]:
+                    cell.number_format = IDR_FORMAT
+        sheet.freeze_panes = "A2"
+        sheet.auto_filter.ref = sheet.dimensions
+    book.save(path)
+    return path
+
+
+def _svg_chart(daily: pd.DataFrame) -> str:
+    """Grouped bars per day: OVO matched and OVO not matched, IDR; plain SVG, no scripts."""
+    if daily.empty:
+        return "<p>No dated rows.</p>"
+    matched = daily.get("ovo_matched_idr", pd.Series(0, index=daily.index)).map(float)
+    open_ = daily.get("ovo_open_idr", pd.Series(0, index=daily.index)).map(float) + daily.get(
+        "partner_open_idr", pd.Series(0, index=daily.index)).map(float)
+    top = max(float(matched.max()), float(open_.max()), 1.0)
+    bar, gap, height = 18, 14, 180
+    width = max(len(daily) * (2 * bar + gap) + 60, 380)
+    parts = [f'<svg role="img" aria-label="Daily totals" width="{width}" height="{height + 60}" '
+             f'xmlns="http://www.w3.org/2000/svg" style="font:11px sans-serif">']
+    for i, day in enumerate(daily.index):
+        x = 50 + i * (2 * bar + gap)
+        for offset, value, colour, label in ((0, matched.iloc[i], "#4c2a86", "matched"),
+                                             (bar, open_.iloc[i], "#d0473a", "not matched")):
+            h = value / top * height
+            parts.append(f'<rect x="{x + offset}" y="{height - h + 10:.1f}" width="{bar - 2}" height="{h:.1f}" '
+                         f'fill="{colour}"><title>{escape(str(day))} {label}: IDR {value:,.2f}</title></rect>')
+        parts.append(f'<text x="{x}" y="{height + 24}">{escape(str(day)[5:])}</text>')
+    parts.append(f'<text x="0" y="12">IDR {top:,.0f}</text><text x="0" y="{height + 10}">0</text>')
+    parts.append(f'<rect x="50" y="{height + 36}" width="10" height="10" fill="#4c2a86"/>'
+                 f'<text x="64" y="{height + 45}">matched (OVO)</text>'
+                 f'<rect x="170" y="{height + 36}" width="10" height="10" fill="#d0473a"/>'
+                 f'<text x="184" y="{height + 45}">not matched (both sides)</text></svg>')
+    return "".join(parts)
+
+
+def _styled(frame: pd.DataFrame) -> str:
+    idr = [c for c in frame.columns if str(c).endswith("_idr")]
+    styler = frame.style.format({c: lambda v: f"{v:,.2f}" for c in idr}).hide(axis="index")
+    return str(styler.set_table_attributes('class="data"').to_html())
+
+
+def _html(result: Reconciliation, path: Path) -> Path:
+    counts = result.counts()
+    sections = []
+    for name in CATEGORIES:
+        frame = result.for_display(name)
+        if name == "matched" or frame.empty:
+            continue
+        shown = frame.drop(columns=["key", "payment_key"])
+        sections.append(f'<h2 id="{name}">{_TITLES[name]} ({len(frame)})</h2>{_styled(shown.head(500))}'
+                        + (f"<p>First 500 of {len(frame)} rows: see {name}.csv.</p>" if len(frame) > 500 else ""))
+    totals = result.totals().reset_index()
+    totals["category"] = totals["category"].map(_TITLES)
+    summary = pd.DataFrame([(label, value) for label, value in _summary_rows(result) if label],
+                           columns=["item", "value"])
+    summary["value"] = summary["value"].map(lambda v: f"{v:,.2f}" if isinstance(v, Decimal) else v)
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>OVO reconciliation</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e;max-width:1200px}}
+table.data{{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:13px}}
+table.data td,table.data th{{border:1px solid #d8d2e6;padding:3px 8px;text-align:left}}
+table.data th{{background:#f2f0f7}}td{{white-space:nowrap}}td:last-child{{white-space:normal;min-width:22rem}}
+.ok{{color:#176b2c}}.open{{color:#9b1c1c}}</style>
+</head><body><h1>OVO reconciliation</h1>
+<p>Generated {escape(result.generated_at)}. <span class="ok">{int(counts['matched'])} matched</span>,
+<span class="open">{int(counts.sum() - counts['matched'])} to act on</span>.</p>
+<h2>Summary</h2>{_styled(summary)}<h2>Totals per category (IDR)</h2>{_styled(totals)}
+<h2>Daily totals</h2>{_svg_chart(result.daily())}{''.join(sections)}</body></html>"""
+    path.write_text(page, encoding="utf-8")
+    return path
