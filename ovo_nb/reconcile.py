@@ -54,7 +54,9 @@ _AMOUNT_RE = r"^\d{1,16}(?:\.\d{1,2})?$"
 
 def _sen(amounts: pd.Series, side: str, keys: pd.Series) -> pd.Series:
     """Exact integer sen from text like ``10000.5`` / ``10000.00``; names the bad rows."""
-    text = amounts.astype("string").str.strip().str.replace(",", "", regex=False)
+    if amounts.empty:
+        return pd.Series([], dtype="int64", index=amounts.index)
+    text = amounts.astype("string").str.strip()  # no separators: "1,500" or "1,5" are ambiguous
     bad = ~text.fillna("").str.match(_AMOUNT_RE)
     if bad.any():
         sample = ", ".join(f"row {i} ({keys.iloc[i]!s}: {amounts.iloc[i]!r})" for i in np.flatnonzero(bad)[:5])

@@ -9,18 +9,21 @@ row for a call that never left, and a settlement line OVO got wrong (sandbox adm
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 
+from .config import load_profile
 from .errors import OvoNbError, ValidationError
 from .flows import Ovo
-from .snap import ManualClock
+from .snap import JAKARTA, ManualClock
 
-__all__ = ["Drill", "sandbox_settlement", "simulate_period"]
+__all__ = ["Drill", "drill_session", "sandbox_settlement", "simulate_period"]
 
 
 @dataclass
@@ -32,6 +35,17 @@ class Drill:
     failures: int = 0
     discrepancies: dict[str, str] = field(default_factory=dict)
     """Kind of discrepancy -> the reference it was made on."""
+
+
+def drill_session(folder: str | Path, *, days: int) -> tuple[Ovo, ManualClock]:
+    """A throw-away sandbox session whose test clock starts ``days + 1`` days ago.
+
+    Its sandbox lives in memory and its ledger, vault and call log under ``folder/state``, so
+    a drill never mixes with the shared sandbox or the partner's real records.
+    """
+    clock = ManualClock(datetime.now(JAKARTA) - timedelta(days=days + 1))
+    profile = dataclasses.replace(load_profile("sandbox"), state_dir=Path(folder) / "state")
+    return Ovo.open(profile, clock=clock, sandbox_state=":memory:", sleep=lambda seconds: None), clock
 
 
 def sandbox_settlement(ovo: Ovo) -> pd.DataFrame:
