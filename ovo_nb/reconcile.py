@@ -235,8 +235,8 @@ def reconcile(partner: pd.DataFrame, ovo: pd.DataFrame, **parameters: Any) -> Re
     rows = _classify(merged)
     result = pd.concat([rows, *dup_rows], ignore_index=True)
     result = _refund_checks(result)
-    order = {name: i for i, name in enumerate(CATEGORIES)}
-    result = result.sort_values(["category", "day", "key"], key=lambda c: c.map(order) if c.name == "category" else c)
+    order = result["category"].map({name: i for i, name in enumerate(CATEGORIES)}).to_numpy()
+    result = result.iloc[np.argsort(order, kind="stable")]  # grouped by category, input order kept inside
     return Reconciliation(result.reset_index(drop=True), partner, ovo, dict(parameters))
 
 
@@ -304,7 +304,11 @@ def _classify(m: pd.DataFrame) -> pd.DataFrame:
 def _refund_checks(rows: pd.DataFrame) -> pd.DataFrame:
     """Matched refunds whose payment is over-refunded (on either side) become refund mismatches."""
     refunds = rows["record_type"].eq("REFUND")
-    payments = rows[rows["record_type"].eq("PAYMENT")].drop_duplicates("payment_key").set_index("payment_key")
+    if not refunds.any():
+        return rows
+    refunded_keys = rows.loc[refunds, "payment_key"].unique()
+    payments = rows[rows["record_type"].eq("PAYMENT") & rows["payment_key"].isin(refunded_keys)]
+    payments = payments.drop_duplicates("payment_key").set_index("payment_key")
     for side in ("partner", "ovo"):
         refunded = rows[refunds].groupby("payment_key")[f"{side}_sen"].sum()
         paid = payments[f"{side}_sen"].reindex(refunded.index).fillna(0)
