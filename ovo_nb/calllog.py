@@ -417,7 +417,8 @@ def as_curl(call: Call) -> str:
 
 
 def _header_dict(headers: httpx.Headers) -> dict[str, str]:
-    return {name: value for name, value in headers.multi_items()}
+    """Headers as sent, with their original spelling (``X-TIMESTAMP``, not ``x-timestamp``)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers.raw}
 
 
 def _decode(content: bytes) -> str:

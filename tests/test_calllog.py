@@ -98,7 +98,7 @@ def test_stored_records_hold_no_token_and_no_secret(tmp_path: Path) -> None:
         post_token(client)
         client.get(f"/user/v1/oauth/token?grantType=authorization_code&code={REFRESH}")
     first, second = log.calls()
-    assert first.request_headers["authorization"] == f"Bearer {mask_token(ACCESS)}"
+    assert first.request_headers["Authorization"] == f"Bearer {mask_token(ACCESS)}"
     assert "x-client-secret" not in {k.lower() for k in first.request_headers}
     assert json.loads(first.request_body)["refreshToken"] == mask_token(REFRESH)
     assert json.loads(first.response_body)["accessToken"] == mask_token(ACCESS)
@@ -116,7 +116,7 @@ def test_reveal_is_the_explicit_switch_for_full_headers(tmp_path: Path) -> None:
         post_token(client)
     [call] = log.calls(reveal=True)
     assert call.revealed
-    assert call.request_headers["authorization"] == f"Bearer {ACCESS}"
+    assert call.request_headers["Authorization"] == f"Bearer {ACCESS}"
     assert json.loads(call.response_body)["accessToken"] == ACCESS
     assert SECRET not in json.dumps(call.request_headers) and SECRET not in call.request_body
     assert f"Bearer {ACCESS}" in as_curl(call)
@@ -146,7 +146,7 @@ def test_curl_rendering_is_a_valid_shell_command(tmp_path: Path) -> None:
     curl = as_curl(log.calls()[0])
     words = shlex.split(curl.replace("\\\n", " "))
     assert words[:4] == ["curl", "-X", "POST", "https://app.byte-stack.net/OVOSNAP/v2.0/balance-inquiry"]
-    assert "x-partner-id: oamerchant" in words
+    assert "X-PARTNER-ID: oamerchant" in words
     assert words[-1] == "{\"note\":\"it's é\"}"
     assert not any(w.lower().startswith(("host:", "content-length:")) for w in words)
 
