@@ -125,7 +125,7 @@ def test_every_notebook_runs_headless_and_the_run_leaks_nothing(tmp_path: Path) 
     assert result.ok, [n.error for n in result.notebooks if not n.ok]
     assert [n.notebook for n in result.notebooks] == [
         "01_key_setup.ipynb", "02_binding.ipynb", "03_direct_debit.ipynb", "04_refund.ipynb", "05_unbinding.ipynb",
-        "06_reconciliation.ipynb"]
+        "06_reconciliation.ipynb", "07_bi_submission.ipynb"]
     debit = cell_outputs(result.run_dir / "03_direct_debit.ipynb")
     assert "[done] debit, 1st call" in debit and "[done] debit, 2nd call" in debit and "SUCCESS" in debit
     assert "Outcome: success (expected: success)" in debit
@@ -134,7 +134,10 @@ def test_every_notebook_runs_headless_and_the_run_leaks_nothing(tmp_path: Path) 
     calls = (result.run_dir / "calls.csv").read_text(encoding="utf-8-sig")
     for code in ("2000700", "2007400", "2025400", "2005400", "2005500", "2005800", "2000900"):
         assert code in calls
-    assert "6 of 6 notebooks passed" in (result.run_dir / "summary.html").read_text()
+    assert "7 of 7 notebooks passed" in (result.run_dir / "summary.html").read_text()
+    evidence = cell_outputs(result.run_dir / "07_bi_submission.ipynb")
+    assert "18 of 18 scenarios answered the expected SNAP code" in evidence
+    assert (result.run_dir / "bi_submission" / "functional_test_evidence.xlsx").exists()
     reports = result.run_dir / "reconciliation"
     assert {"reconciliation.xlsx", "reconciliation.html", "missing_at_ovo.csv"} <= {p.name for p in reports.iterdir()}
     recon = cell_outputs(result.run_dir / "06_reconciliation.ipynb")
