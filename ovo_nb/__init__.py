@@ -38,6 +38,17 @@ from .errors import (
     ValidationError,
     WebviewError,
 )
+from .evidence import (
+    Scenario,
+    ScenarioResult,
+    as_http,
+    evidence_session,
+    fill_template,
+    run_scenarios,
+    scenarios,
+    write_devsite_report,
+    write_evidence_workbook,
+)
 from .flows import Ovo, PaymentOutcome, PendingBinding, PendingPayment, PendingUnbinding
 from .keys import (
     CredentialPair,
@@ -73,6 +84,8 @@ from .models import (
     TopupOptions,
     Unbinding,
 )
+from .reconcile import Reconciliation, from_ledger, from_settlement, load_records, reconcile
+from .reports import write_reconciliation
 from .secretbox import SecretBox
 from .signing import (
     asymmetric_request_string_to_sign,
@@ -113,6 +126,7 @@ from .snap import (
     response_message,
 )
 from .tokens import TokenVault
+from .traffic import Drill, drill_session, simulate_period
 from .walkthrough import StepResult, Walkthrough
 from .webview import CallbackResult, build_webview_url, parse_callback
 
@@ -138,6 +152,7 @@ __all__ = [
     "CustomerMustRegister",
     "CustomerNotBound",
     "CustomerTokens",
+    "Drill",
     "Endpoint",
     "Explanation",
     "ExternalIdGenerator",
@@ -164,8 +179,11 @@ __all__ = [
     "PendingUnbinding",
     "Profile",
     "RateLimitError",
+    "Reconciliation",
     "Refund",
     "ResponseCode",
+    "Scenario",
+    "ScenarioResult",
     "SecretBox",
     "ServerError",
     "SignatureError",
@@ -182,22 +200,29 @@ __all__ = [
     "WebviewError",
     "__version__",
     "as_curl",
+    "as_http",
     "asymmetric_request_string_to_sign",
     "body_hash",
     "build_credential_request",
     "build_webview_url",
     "check_profile",
     "decrypt_credentials",
+    "drill_session",
     "encrypt_credentials",
     "endpoint",
+    "evidence_session",
     "explain_call",
+    "fill_template",
     "fingerprint",
     "format_amount",
     "format_timestamp",
+    "from_ledger",
+    "from_settlement",
     "generate_private_key",
     "load_private_key",
     "load_profile",
     "load_public_key",
+    "load_records",
     "mask_phone",
     "mask_token",
     "minify",
@@ -213,13 +238,17 @@ __all__ = [
     "prepare_partner_keys",
     "public_key_pem",
     "read_credential_pair",
+    "reconcile",
     "response_code",
     "response_message",
+    "run_scenarios",
     "save_private_key",
+    "scenarios",
     "serialize_body",
     "sign_hmac_sha256",
     "sign_hmac_sha512",
     "sign_rsa_sha256",
+    "simulate_period",
     "symmetric_string_to_sign",
     "token_string_to_sign",
     "validate_callback_url",
@@ -228,4 +257,7 @@ __all__ = [
     "verify_hmac_sha512",
     "verify_rsa_sha256",
     "write_credential_request",
+    "write_devsite_report",
+    "write_evidence_workbook",
+    "write_reconciliation",
 ]
