@@ -19,6 +19,7 @@ sent again, with the identical body (and a new X-EXTERNAL-ID).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ __all__ = ["Ovo", "PaymentOutcome", "PendingBinding", "PendingPayment", "Pending
 WebviewCompleter = Callable[[str, str], str]
 """``(webview_url, otp_or_pin) -> callback URL``: how a sandbox completes the customer's step headlessly."""
 
+MANUAL_WEBVIEW_ENV = "OVO_NB_MANUAL_WEBVIEW"
+"""Set it to make even the sandbox wait for a person at the webview (browser demos and tests)."""
 RETRY_ATTEMPTS = 3
 RETRY_BACKOFF_SECONDS = 0.5
 SINGLE_USE_LIFETIME = timedelta(minutes=15)
@@ -146,6 +149,7 @@ class Ovo:
         """
         resolved = profile if isinstance(profile, Profile) else load_profile(profile)
         completer: WebviewCompleter | None = None
+        manual = bool(os.environ.get(MANUAL_WEBVIEW_ENV))
         if resolved.in_process and transport is None:
             from .sandbox import SandboxTransport, open_sandbox
 
@@ -159,6 +163,8 @@ class Ovo:
                 return outcome.callback_url
         elif resolved.is_sandbox:
             completer = _loopback_completer(resolved.base_url)
+        if manual:
+            completer = None  # a person types the OTP and PIN in a browser, as against stage
         clock = clock or SystemClock()
         state = resolved.state_dir
         client = OvoClient(resolved, transport=transport, clock=clock,
@@ -166,8 +172,8 @@ class Ovo:
         ovo = cls(client, vault=TokenVault(state / "vault.sqlite", clock=clock),
                   ledger=PartnerLedger(state / "ledger.sqlite", clock=clock), webview_completer=completer,
                   sleep=sleep)
-        if resolved.in_process and completer is not None:
-            ovo.sandbox = transport.sandbox  # type: ignore[union-attr]
+        if resolved.in_process:
+            ovo.sandbox = getattr(transport, "sandbox", None)
         return ovo
 
     def __repr__(self) -> str:

@@ -129,10 +129,16 @@ class FlowPanel:
         """Which tokens the vault holds for the customer, and how long they last (never their values)."""
         rows = "".join(
             f"<tr><td>{t.kind}</td><td>{'usable' if t.usable else escape(t.revoked or 'expired')}</td>"
-            f"<td>{'no expiry' if t.seconds_left is None else f'{max(t.seconds_left, 0) / 60:,.0f} min'}</td></tr>"
+            f"<td>{_time_left(t)}</td></tr>"
             for t in self.ovo.vault.status(self.phone) if self.phone.isdigit())
         self.tokens.value = ("<b>Tokens</b><table><tr><th>kind</th><th>state</th><th>time left</th></tr>"
                              f"{rows or '<tr><td colspan=3>none yet</td></tr>'}</table>")
+
+
+def _time_left(token: Any) -> str:
+    if not token.usable:
+        return "-"
+    return "no expiry" if token.seconds_left is None else f"{token.seconds_left / 60:,.0f} min"
 
 
 def flow_panel(walkthrough: Walkthrough) -> FlowPanel | None:

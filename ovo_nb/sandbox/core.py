@@ -153,6 +153,8 @@ class Sandbox:
                 return handle_admin(self, request)
             if request.path == WEBVIEW_PATH:
                 return self._webview_http(request)
+            if request.path == "/favicon.ico":  # browsers ask for it on every page
+                return SandboxResponse(204, b"")
             api = match_endpoint(request.path)
             if api is None:
                 return self._json(404, {"responseCode": "4040002", "responseMessage": "Invalid Routing",
