@@ -90,7 +90,7 @@ def test_binding_webview_wrong_then_right_otp(page: Any, served: tuple[Any, Any,
 
 
 def test_payment_webview_pin_and_blocks(page: Any, served: tuple[Any, Any, dict[str, str]]) -> None:
-    sandbox, _, links = served
+    _sandbox, _, links = served
     url = next(v for k, v in links.items() if k.startswith("payment"))
     page.goto(url)
     assert page.get_by_role("heading", name="Confirm payment").is_visible()
@@ -195,7 +195,7 @@ def test_binding_notebook_and_panel_in_jupyterlab(browser: Any, jupyterlab: tupl
     try:
         lab.get_by_text("Outcome: waiting").wait_for(timeout=120_000)  # stops at the webview, as against stage
     except Exception as exc:
-        errors = [str(exc)[:300]] + lab.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+        errors = [str(exc)[:300], *lab.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()]
         shot(lab, "failed-jupyterlab-run")
         raise AssertionError(f"the notebook did not reach its webview step; errors: {errors[:3]}") from None
     assert lab.get_by_text("[waiting]").first.is_visible()
