@@ -45,9 +45,10 @@ def _sandbox(args: argparse.Namespace) -> int:
     print(f"  admin API:       {server.url}/_sandbox (loopback only)")
     print("  test customers:  " + "\n                   ".join(
         f"{c['phone']}  {c['name']}: {c['purpose']}" for c in TEST_CUSTOMERS))
-    print("Open in a browser:")
-    for label, url in demo_links(sandbox, partner, server.url).items():
-        print(f"  {label}: {url}")
+    if not args.no_demo:
+        print("Open in a browser:")
+        for label, url in demo_links(sandbox, partner, server.url).items():
+            print(f"  {label}: {url}")
     print("Ctrl+C stops the sandbox; its state stays in the state file.", flush=True)
     try:
         server.serve_forever()
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
     sandbox.add_argument("--state", default=None, help="SQLite state file (default: ~/.ovo-nb/sandbox/state.sqlite)")
     sandbox.add_argument("--config", default=None, help="TOML file seeding partners and customers")
+    sandbox.add_argument("--no-demo", action="store_true",
+                         help="do not create the demo binding and payment (keeps the partner's records clean)")
     sandbox.set_defaults(handler=_sandbox)
     doctor = commands.add_parser("doctor", help="check a profile, or explain a logged call's signature")
     doctor.add_argument("--profile", default=None, help="sandbox, stage or production (default: $OVO_NB_PROFILE)")

@@ -504,6 +504,29 @@ class Ovo:
                 self.ledger.update_payment(row.partner_reference_no, new, reference_no=status.reference_no,
                                            response_code=status.response_code, note="settled by status inquiry")
                 settled.append(f"{row.partner_reference_no}: {new}")
+        settled += self._resolve_refunds()
+        return settled
+
+    def _resolve_refunds(self) -> list[str]:
+        """Refunds whose answer was lost: OVO's refund history of the payment decides."""
+        settled = []
+        refunds = self.ledger.to_frame("refunds")
+        for row in refunds[refunds["status"].isin(["REQUESTED", "UNKNOWN"])].to_dict("records"):
+            payment = self.ledger.payment(row["partner_reference_no"])
+            status = self.client.debit_status(self._status_token(payment.phone), payment.partner_reference_no,
+                                              scenario="resolve unknown refund")
+            done = next((r for r in status.refunds if r.get("partnerRefundNo") == row["partner_refund_no"]), None)
+            if done is None:
+                self.ledger.update_refund(row["partner_refund_no"], "FAILED", note="OVO has no such refund")
+                settled.append(f"{row['partner_refund_no']}: FAILED (unknown at OVO)")
+                continue
+            self.ledger.update_refund(row["partner_refund_no"], "REFUNDED", refund_no=str(done.get("refundNo", "")),
+                                      note="settled by status inquiry")
+            total = self.ledger.refunded_total(payment.partner_reference_no)
+            self.ledger.update_payment(payment.partner_reference_no,
+                                       "REFUNDED" if total == payment.amount else "PARTIALLY_REFUNDED",
+                                       note=f"refunded IDR {total:.2f}")
+            settled.append(f"{row['partner_refund_no']}: REFUNDED")
         return settled
 
     # ================================================================= refunds

@@ -133,8 +133,13 @@ def load_records(source: str | Path | pd.DataFrame, *, side: str, mapping: Mappi
 
 
 def from_ledger(ledger: PartnerLedger) -> pd.DataFrame:
-    """The partner ledger's payments and successful or open refunds, in the common schema."""
+    """The partner ledger's payments and successful or open refunds, in the common schema.
+
+    A payment that failed before OVO ever gave it a referenceNo moved no money and exists
+    only at the partner, so it is left out rather than reported as missing at OVO.
+    """
     payments = ledger.to_frame("payments")
+    payments = payments[~((payments["status"] == "FAILED") & (payments["reference_no"] == ""))]
     refunds = ledger.to_frame("refunds")
     rows = [{"record_type": "PAYMENT", "partner_reference_no": p["partner_reference_no"],
              "reference_no": p["reference_no"], "partner_refund_no": "", "refund_no": "", "amount": p["amount"],
