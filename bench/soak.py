@@ -26,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     report = run_soak(tempfile.mkdtemp(), customers=args.customers, payments=args.payments, workers=args.workers,
                       fault_rate=args.fault_rate)
-    print(f"{'figure':<44} value")
+    print(f"{'figure':<52}  value")
     print("\n".join(report.lines()))
     for problem in report.problems:
         print(f"problem: {problem}")

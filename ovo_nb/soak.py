@@ -68,7 +68,7 @@ class SoakReport:
                 ("settled after the run", self.settled_after), ("server restarts", self.restarts),
                 ("seconds", f"{self.seconds:.1f}"),
                 *((f"invariant: {name}", "holds" if held else "BROKEN") for name, held in self.invariants.items())]
-        return [f"{label:<44} {value}" for label, value in rows]
+        return [f"{label:<52}  {value}" for label, value in rows]
 
 
 def _free_port() -> int:
