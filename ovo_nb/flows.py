@@ -46,7 +46,7 @@ from .errors import (
     WebviewError,
 )
 from .ledger import PartnerLedger
-from .models import Balance, Lookup, PaymentStatus, Refund
+from .models import Balance, Lookup, PaymentStatus, Refund, SingleUseToken
 from .snap import JAKARTA, Clock, SystemClock, normalize_phone, parse_amount
 from .tokens import PARTNER, TokenVault
 from .webview import parse_callback
@@ -386,7 +386,7 @@ class Ovo:
     def finish_payment(self, pending: PendingPayment, callback_url: str) -> PaymentOutcome:
         """PIN callback -> single-use token -> 2nd call with the identical body; recovers lost answers."""
         callback = parse_callback(callback_url)
-        single_use = self.client.generate_token(callback.auth_code, scenario="generate single-use token")
+        single_use = self._generate_token(callback.auth_code)
         self.vault.put(pending.phone, "single_use", single_use.token, expires_at=self._now() + SINGLE_USE_LIFETIME)
         body = self.ledger.payment(pending.partner_reference_no).body
         result = self._send_payment(pending.phone, body, single_use.token, "debit 2nd call")
@@ -402,6 +402,18 @@ class Ovo:
         row = self.ledger.payment(reference)
         pending = PendingPayment(reference, row.phone, row.amount, "", row.reference_no)
         return self.finish_payment(pending, callback_url)
+
+    def _generate_token(self, auth_code: str) -> SingleUseToken:
+        """The single-use token, retried on a lost answer (a consumed authCode then says so plainly)."""
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                return self.client.generate_token(auth_code, scenario="generate single-use token"
+                                                  if attempt == 1 else "generate single-use token (retry)")
+            except (OvoConnectionError, ServerError):
+                if attempt == RETRY_ATTEMPTS:
+                    raise
+                self._sleep(RETRY_BACKOFF_SECONDS * attempt)
+        raise AssertionError("unreachable")
 
     def pay(self, phone: str, amount: Decimal | int | str, *, pin: str = "123456", reference: str | None = None,
             pay_method: str | None = None) -> PaymentOutcome:
