@@ -677,8 +677,8 @@ def decrypt_credentials(pair: CredentialPair, private_key: rsa.RSAPrivateKey) ->
     """
     try:
         text = decrypted_credential_file(pair, private_key).decode("utf-8")
-    except UnicodeDecodeError:
-        raise CredentialError("The decrypted credential file is not text; the pair may be damaged.") from None
+    except UnicodeDecodeError:  # a wrong key can, rarely, still unpad cleanly: the bytes are noise
+        raise _undecryptable(private_key) from None
     return parse_credential_text(text)
 
 
@@ -690,10 +690,14 @@ def decrypted_credential_file(pair: CredentialPair, private_key: rsa.RSAPrivateK
     except CredentialError as exc:
         if "bad decrypt" not in str(exc):
             raise
-        # RSA decryption with the wrong key yields random bytes rather than an error
-        # (implicit rejection), so a wrong key only shows up here.
-        raise CredentialError(
-            "cred_file.enc did not decrypt ('bad decrypt'). Either OVO encrypted key.bin.enc to another "
-            f"public key (this private key is {fingerprint(private_key)}; compare it with the key you sent), "
-            "or the two files do not belong together or were damaged: ask OVO to send the pair again."
-        ) from None
+        raise _undecryptable(private_key) from None
+
+
+def _undecryptable(private_key: rsa.RSAPrivateKey) -> CredentialError:
+    """RSA decryption with the wrong key yields random bytes rather than an error (implicit
+    rejection), so a wrong key only shows up as a pair that does not decrypt to text."""
+    return CredentialError(
+        "cred_file.enc did not decrypt ('bad decrypt'). Either OVO encrypted key.bin.enc to another "
+        f"public key (this private key is {fingerprint(private_key)}; compare it with the key you sent), "
+        "or the two files do not belong together or were damaged: ask OVO to send the pair again."
+    )
