@@ -112,7 +112,7 @@ class Call:
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL,
     scenario TEXT NOT NULL DEFAULT '',
     started_at TEXT NOT NULL,
