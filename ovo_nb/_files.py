@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -56,3 +57,22 @@ HOME_ENV = "OVO_NB_HOME"
 def ovo_nb_home() -> Path:
     """Where ovo-nb keeps long-lived state (keys, vault key): ``$OVO_NB_HOME`` or ``~/.ovo-nb``."""
     return Path(os.environ.get(HOME_ENV) or Path.home() / ".ovo-nb").expanduser()
+
+
+def open_sqlite(path: str | Path, schema: str, *, fast_commits: bool = False) -> sqlite3.Connection:
+    """One SQLite connection, shared across threads, autocommitting, in WAL mode for files.
+
+    ``fast_commits`` (WAL + ``synchronous=NORMAL``) keeps every commit through a crash of the
+    process and risks only the last ones on a power cut: right for logs and the sandbox,
+    not for the token vault or the partner ledger.
+    """
+    target = str(path)
+    if target != ":memory:":
+        Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=30)
+    if target != ":memory:":
+        db.execute("PRAGMA journal_mode=WAL")
+        if fast_commits:
+            db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(schema)
+    return db

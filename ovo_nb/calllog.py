@@ -25,7 +25,6 @@ import json
 import re
 import secrets
 import shlex
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -36,6 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from ._files import open_sqlite
 from .errors import OvoNbError
 from .secretbox import SecretBox
 from .snap import JAKARTA, Clock, SystemClock
@@ -151,15 +151,8 @@ class CallLog:
         self._box = box
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
-        if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: every committed row survives a crash of this process (the promise
-            # here); only an OS crash or power cut could lose the last few.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        # fast commits: every row survives a crash of this process (the promise here)
+        self._db = open_sqlite(self.path, _SCHEMA, fast_commits=True)
 
     @classmethod
     def open(cls, path: str | Path, *, run_id: str | None = None) -> CallLog:

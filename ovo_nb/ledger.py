@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._files import open_sqlite
 from .errors import ValidationError
 from .snap import JAKARTA, Clock, SystemClock
 
@@ -28,6 +29,10 @@ __all__ = ["LedgerPayment", "LedgerRefund", "PartnerLedger"]
 PAYMENT_STATES = ("CREATED", "AWAITING_PIN", "PAID", "FAILED", "EXPIRED", "UNKNOWN", "PARTIALLY_REFUNDED",
                   "REFUNDED")
 REFUND_STATES = ("REQUESTED", "REFUNDED", "FAILED", "UNKNOWN")
+_TABLES = {
+    "payment": ("payments", "partner_reference_no", PAYMENT_STATES, {"reference_no", "approval_code", "response_code"}),
+    "refund": ("refunds", "partner_refund_no", REFUND_STATES, {"refund_no", "response_code"}),
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -103,13 +108,8 @@ class PartnerLedger:
     def __init__(self, path: str | Path = ":memory:", *, clock: Clock | None = None) -> None:
         self.path = str(path)
         self.clock = clock or SystemClock()
-        if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = open_sqlite(self.path, _SCHEMA)
         self._db.row_factory = sqlite3.Row
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -141,16 +141,7 @@ class PartnerLedger:
 
     def update_payment(self, reference: str, status: str, *, note: str = "", **fields: str) -> None:
         """Move a payment to ``status``, with what OVO said (``reference_no``, ``approval_code``, ``response_code``)."""
-        if status not in PAYMENT_STATES:
-            raise ValidationError(f"Unknown payment state {status!r}.")
-        allowed = {"reference_no", "approval_code", "response_code"}
-        sets = ", ".join(f"{k} = ?" for k in fields if k in allowed)
-        values = [v for k, v in fields.items() if k in allowed]
-        with self._lock:
-            self._db.execute(
-                f"UPDATE payments SET status = ?, note = ?, updated_at = ?{', ' + sets if sets else ''}"
-                " WHERE partner_reference_no = ?", (status, note, self._now(), *values, reference))
-            self._history("payment", reference, status, note)
+        self._update("payment", reference, status, note, fields)
 
     def payment(self, reference: str) -> LedgerPayment:
         with self._lock:
@@ -183,16 +174,19 @@ class PartnerLedger:
             self._history("refund", refund_no, "REQUESTED", "")
 
     def update_refund(self, partner_refund_no: str, status: str, *, note: str = "", **fields: str) -> None:
-        if status not in REFUND_STATES:
-            raise ValidationError(f"Unknown refund state {status!r}.")
-        allowed = {"refund_no", "response_code"}
-        sets = ", ".join(f"{k} = ?" for k in fields if k in allowed)
-        values = [v for k, v in fields.items() if k in allowed]
+        """Move a refund to ``status``, with what OVO said (``refund_no``, ``response_code``)."""
+        self._update("refund", partner_refund_no, status, note, fields)
+
+    def _update(self, kind: str, key: str, status: str, note: str, fields: dict[str, str]) -> None:
+        table, key_column, states, allowed = _TABLES[kind]
+        if status not in states:
+            raise ValidationError(f"Unknown {kind} state {status!r}.")
+        chosen = {k: v for k, v in fields.items() if k in allowed}
+        sets = "".join(f", {column} = ?" for column in chosen)
         with self._lock:
-            self._db.execute(
-                f"UPDATE refunds SET status = ?, note = ?, updated_at = ?{', ' + sets if sets else ''}"
-                " WHERE partner_refund_no = ?", (status, note, self._now(), *values, partner_refund_no))
-            self._history("refund", partner_refund_no, status, note)
+            self._db.execute(f"UPDATE {table} SET status = ?, note = ?, updated_at = ?{sets} WHERE {key_column} = ?",
+                             (status, note, self._now(), *chosen.values(), key))
+            self._history(kind, key, status, note)
 
     def refund(self, refund_no: str) -> LedgerRefund:
         with self._lock:

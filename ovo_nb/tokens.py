@@ -9,12 +9,12 @@ read as missing.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from ._files import open_sqlite
 from .secretbox import SecretBox
 from .snap import JAKARTA, Clock, SystemClock
 
@@ -85,12 +85,7 @@ class TokenVault:
         self.path = str(path)
         self.box = box or SecretBox.default()
         self.clock = clock or SystemClock()
-        if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_sqlite(self.path, _SCHEMA)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
