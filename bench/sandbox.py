@@ -2,8 +2,8 @@
 
 Run: .venv/bin/python bench/sandbox.py [--seconds 3] [--threads 4]
 
-Prints requests per second for balance inquiry in-process, full bind -> debit -> refund flows
-per second in-process, and on loopback the sandbox's balance inquiry rate as a share of a bare
+Prints requests per second for balance inquiry in-process (the sandbox alone), pay + refund flows
+per second through the Ovo flows in-process, and on loopback the sandbox's balance inquiry rate as a share of a bare
 endpoint served by the same HTTP server class in the same run (target: at least 40 %), with
 signature verification and SQLite persistence on.
 """
@@ -11,7 +11,8 @@ signature verification and SQLite persistence on.
 from __future__ import annotations
 
 import argparse
-import sys
+import dataclasses
+import os
 import tempfile
 import threading
 import time
@@ -20,11 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from sandbox_harness import RICH, Harness
-
-from ovo_nb.sandbox import SandboxServer, Store
 
 
 class _Bare(BaseHTTPRequestHandler):
@@ -69,16 +65,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp())
-    h = Harness(folder / "keys", Store(folder / "state.sqlite"))
-    bound = h.bind(RICH)
-    inprocess_balance = rate(lambda: h.call("balance_inquiry", {}, token=bound.access), args.seconds)
-    h.sandbox.update_customer(RICH, cash="999999999999.00")
-    counter = iter(range(10**9))
+    os.environ["OVO_NB_HOME"] = str(folder / "home")
+    from ovo_nb.calllog import CallLog
+    from ovo_nb.flows import Ovo
+    from ovo_nb.sandbox import SandboxServer, SandboxTransport
+
+    ovo = Ovo.open(sandbox_state=folder / "state.sqlite", call_log=CallLog(":memory:"), sleep=lambda s: None)
+    phone = "081234567890"
+    ovo.bind(phone)
+    access = ovo.access_token(phone)
+    builder = ovo.client.builder
+    direct = httpx.Client(transport=SandboxTransport(ovo.sandbox))  # no client-side logging: the sandbox alone
+    inprocess_balance = rate(lambda: direct.send(builder.build("balance_inquiry", {}, token=access)), args.seconds)
+    ovo.sandbox.update_customer(phone, cash="999999999999.00")
 
     def flow() -> None:
-        n = next(counter)
-        assert h.pay(bound, f"BENCH-{n}", "1000.00").status_code == 200
-        assert h.refund(f"BENCH-{n}", f"BENCH-RF-{n}", "1000.00").status_code == 200
+        payment = ovo.pay(phone, "1000.00")
+        ovo.refund(payment.partner_reference_no, "1000.00")
 
     inprocess_flow = rate(flow, args.seconds)
 
@@ -86,7 +89,7 @@ def main() -> None:
     bare.daemon_threads = True
     threading.Thread(target=bare.serve_forever, daemon=True).start()
     bare_url = f"http://127.0.0.1:{bare.server_address[1]}"
-    with SandboxServer(h.sandbox) as server:
+    with SandboxServer(ovo.sandbox) as server:
         local = threading.local()
 
         def client() -> httpx.Client:
@@ -94,13 +97,13 @@ def main() -> None:
                 local.client = httpx.Client()
             return local.client  # type: ignore[no-any-return]
 
-        builder = h.make_builder(base_url=server.url)
+        remote = dataclasses.replace(builder, base_url=server.url)
 
         def sandbox_call() -> None:
-            assert client().send(builder.build("balance_inquiry", {}, token=bound.access)).status_code == 200
+            assert client().send(remote.build("balance_inquiry", {}, token=access)).status_code == 200
 
         def bare_call() -> None:
-            request = builder.build("balance_inquiry", {}, token=bound.access)
+            request = remote.build("balance_inquiry", {}, token=access)
             request.url = httpx.URL(bare_url + request.url.raw_path.decode())
             assert client().send(request).status_code == 200
 
@@ -109,7 +112,7 @@ def main() -> None:
     bare.shutdown()
     print(f"{'figure':<58} {'value':>12}")
     print(f"{'in-process balance inquiry (requests/s)':<58} {inprocess_balance:>12.0f}")
-    print(f"{'in-process bind->debit->refund flows (payments+refunds/s)':<58} {inprocess_flow:>12.1f}")
+    print(f"{'in-process pay+refund through Ovo flows (flows/s)':<58} {inprocess_flow:>12.1f}")
     print(f"{'loopback bare endpoint, same server class (requests/s)':<58} {bare_rate:>12.0f}")
     print(f"{'loopback sandbox balance inquiry (requests/s)':<58} {sandbox_rate:>12.0f}")
     print(f"{'loopback sandbox / bare (target >= 0.40)':<58} {sandbox_rate / bare_rate:>12.2f}")

@@ -68,7 +68,7 @@ def _customer(ovo: Ovo, ctx: dict[str, Any], *, cash: str = "5000000") -> str:
     """A bound customer for this evidence run (a fresh one in the sandbox)."""
     if "phone" not in ctx:
         if ovo.sandbox is not None:
-            phone = ovo.sandbox.add_customer(f"0815{len(ctx.get('made', [])):08d}", name="Evidence", cash=cash)
+            phone = ovo.sandbox.add_customer("081500000000", name="Evidence", cash=cash)
         else:
             phone = str(ctx.get("stage_phone") or "")
             if not phone:
