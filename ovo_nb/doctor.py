@@ -148,14 +148,8 @@ def explain_call(log: CallLog, call_id: int, profile: Profile) -> Explanation:
         parse_timestamp(timestamp)
     except ValidationError as exc:
         findings.append(str(exc))
-    if kind is SignatureKind.ASYMMETRIC_TOKEN:
-        text = f"{profile.client_id}|{timestamp}"
-    elif kind is SignatureKind.OVO:
-        text = f"{profile.client_id}:{timestamp}:{path}"
-    elif kind is SignatureKind.ASYMMETRIC_REQUEST:
-        text = f"{call.method}:{path}:{signing.body_hash(body)}:{timestamp}"
-    else:
-        text = f"{call.method}:{path}:{token}:{signing.body_hash(body)}:{timestamp}"
+    text = signing.compose_string_to_sign(kind, client_id=profile.client_id, method=call.method, path=path,
+                                          token=token, digest=signing.body_hash(body), timestamp=timestamp)
     sent = _header(call, "X-SIGNATURE")
     reproduced: bool | None = None
     if kind is SignatureKind.SYMMETRIC and "…" in token:

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .errors import SignatureError, ValidationError
-from .snap import parse_timestamp
+from .snap import SignatureKind, parse_timestamp
 
 __all__ = [
     "EMPTY_BODY_HASH",
@@ -40,6 +40,8 @@ __all__ = [
     "asymmetric_request_string_to_sign",
     "body_hash",
     "body_hash_variants",
+    "compose_string_to_sign",
+    "faq_typo_string_to_sign",
     "minify",
     "ovo_string_to_sign",
     "serialize_body",
@@ -79,7 +81,8 @@ def serialize_body(body: Any) -> bytes:
         ) from None
 
 
-_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[^"\s]+|\s+', re.DOTALL)
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_WHITESPACE = b" \t\r\n"
 
 
 def minify(body: bytes | str | Any) -> bytes:
@@ -87,13 +90,22 @@ def minify(body: bytes | str | Any) -> bytes:
 
     Bytes or text are minified as they are (strings and escapes untouched, no re-encoding),
     so what was sent is what gets hashed; any other value is serialised first with
-    :func:`serialize_body`. Empty input stays empty.
+    :func:`serialize_body`. Empty input stays empty. One pass over valid JSON: strings are
+    copied whole and the bytes between them lose their whitespace.
     """
     if isinstance(body, str):
         body = body.encode()
     if not isinstance(body, (bytes, bytearray)):
         return serialize_body(body)
-    return b"".join(t for t in _JSON_TOKENS.findall(bytes(body)) if not t.isspace())
+    data = bytes(body)
+    parts: list[bytes] = []
+    position = 0
+    for match in _JSON_STRING.finditer(data):
+        parts.append(data[position:match.start()].translate(None, _JSON_WHITESPACE))
+        parts.append(match.group())
+        position = match.end()
+    parts.append(data[position:].translate(None, _JSON_WHITESPACE))
+    return b"".join(parts)
 
 
 def body_hash(body: bytes | str | Any) -> str:
@@ -101,20 +113,24 @@ def body_hash(body: bytes | str | Any) -> str:
     return hashlib.sha256(minify(body)).hexdigest()
 
 
-def body_hash_variants(raw: bytes) -> dict[str, str]:
+_NOT_PARSED = object()
+
+
+def body_hash_variants(raw: bytes, parsed: Any = _NOT_PARSED) -> dict[str, str]:
     """The body hashes a lenient server accepts for ``raw``, by the form that produced them.
 
-    ``raw`` (the bytes as received), ``minified`` (whitespace outside strings removed),
-    ``compact`` (parsed and re-serialised with non-ASCII kept) and ``compact-ascii`` (the
-    same with non-ASCII escaped, as Python's default does). Third-party SNAP clients sign
-    each of these; the sandbox records which one matched.
+    ``minified`` (whitespace outside strings removed: SNAP's own form) first, then ``raw`` (the
+    bytes as received), ``compact`` (parsed and re-serialised with non-ASCII kept) and
+    ``compact-ascii`` (the same with non-ASCII escaped, as Python's default does). Third-party
+    SNAP clients sign each of these. Pass ``parsed`` when the body was already parsed.
     """
-    variants = {"raw": hashlib.sha256(raw).hexdigest(), "minified": body_hash(raw)}
+    variants = {"minified": body_hash(raw), "raw": hashlib.sha256(raw).hexdigest()}
     if raw.strip():
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            return variants
+        if parsed is _NOT_PARSED:
+            try:
+                parsed = json.loads(raw)
+            except (ValueError, RecursionError):
+                return variants
         for name, ascii_only in (("compact", False), ("compact-ascii", True)):
             text = json.dumps(parsed, separators=(",", ":"), ensure_ascii=ascii_only)
             variants[name] = hashlib.sha256(text.encode()).hexdigest()
@@ -132,12 +148,39 @@ def _check_path(path: str) -> None:
         )
 
 
+def compose_string_to_sign(
+    kind: SignatureKind, *, client_id: str = "", method: str = "", path: str = "", token: str = "",
+    digest: str = "", timestamp: str = "",
+) -> str:
+    """The string-to-sign of ``kind`` from its parts, unchecked: the one definition that the
+    client's signer, the sandbox's verifier and the doctor's explainer all use.
+
+    ``digest`` is the body hash (:func:`body_hash`); ``token`` the bare bearer token.
+    """
+    if kind is SignatureKind.ASYMMETRIC_TOKEN:
+        return f"{client_id}|{timestamp}"
+    if kind is SignatureKind.ASYMMETRIC_REQUEST:
+        return f"{method.upper()}:{path}:{digest}:{timestamp}"
+    if kind is SignatureKind.SYMMETRIC:
+        return f"{method.upper()}:{path}:{token}:{digest}:{timestamp}"
+    return f"{client_id}:{timestamp}:{path}"
+
+
+def faq_typo_string_to_sign(method: str, path: str, digest: str, timestamp: str) -> str:
+    """The FAQ's printed binding formula, one colon short (``METHOD:pathbodyHash:X-TIMESTAMP``).
+
+    A typo (ASPI and every provider put the colon in); the sandbox accepts it only from a
+    lenient partner and the doctor names it.
+    """
+    return f"{method.upper()}:{path}{digest}:{timestamp}"
+
+
 def token_string_to_sign(client_id: str, timestamp: str) -> str:
     """Asymmetric token signature (B2B and B2B2C token): ``clientId + "|" + X-TIMESTAMP``."""
     if not client_id:
         raise ValidationError("client_id is empty; it is the X-CLIENT-KEY OVO gave you.")
     parse_timestamp(timestamp)
-    return f"{client_id}|{timestamp}"
+    return compose_string_to_sign(SignatureKind.ASYMMETRIC_TOKEN, client_id=client_id, timestamp=timestamp)
 
 
 def asymmetric_request_string_to_sign(method: str, path: str, body: bytes | str | Any, timestamp: str) -> str:
@@ -148,7 +191,8 @@ def asymmetric_request_string_to_sign(method: str, path: str, body: bytes | str 
     """
     _check_path(path)
     parse_timestamp(timestamp)
-    return f"{method.upper()}:{path}:{body_hash(body)}:{timestamp}"
+    return compose_string_to_sign(SignatureKind.ASYMMETRIC_REQUEST, method=method, path=path,
+                                  digest=body_hash(body), timestamp=timestamp)
 
 
 def symmetric_string_to_sign(
@@ -164,7 +208,8 @@ def symmetric_string_to_sign(
         raise ValidationError(
             "The token in a string-to-sign is the bare token: drop the 'Bearer ' prefix."
         )
-    return f"{method.upper()}:{path}:{access_token}:{body_hash(body)}:{timestamp}"
+    return compose_string_to_sign(SignatureKind.SYMMETRIC, method=method, path=path, token=access_token,
+                                  digest=body_hash(body), timestamp=timestamp)
 
 
 def ovo_string_to_sign(client_id: str, timestamp: str, path: str) -> str:
@@ -176,7 +221,7 @@ def ovo_string_to_sign(client_id: str, timestamp: str, path: str) -> str:
     """
     _check_path(path)
     parse_timestamp(timestamp)
-    return f"{client_id}:{timestamp}:{path}"
+    return compose_string_to_sign(SignatureKind.OVO, client_id=client_id, timestamp=timestamp, path=path)
 
 
 # --------------------------------------------------------------------------- encodings

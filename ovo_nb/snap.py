@@ -24,11 +24,27 @@ from typing import Any, Protocol
 from .errors import ValidationError
 
 __all__ = [
+    "ACCESS_TOKEN_LIFETIME",
+    "AUTH_CODE_LIFETIME",
+    "B2B_TOKEN_LIFETIME",
     "ENDPOINTS",
     "JAKARTA",
+    "LINKAGE_TOKEN_LIFETIME",
+    "LOOKUP_VALIDITY",
+    "OTP_BLOCK",
+    "OTP_MAX_FAILURES",
+    "OTP_MAX_GENERATIONS",
+    "PIN_BLOCK",
+    "PIN_BLOCK_AFTER",
+    "PIN_LOCK_AFTER",
+    "REFUND_WINDOW_DAYS",
     "RESPONSE_CASES",
     "SERVICE_CODES",
+    "SINGLE_USE_TOKEN_LIFETIME",
     "TIMESTAMP_WINDOW",
+    "TRANSACTION_LIMIT",
+    "TRANSACTION_STATUSES",
+    "WEBVIEW_LIFETIME",
     "Clock",
     "Endpoint",
     "ExternalIdGenerator",
@@ -59,6 +75,45 @@ JAKARTA = timezone(timedelta(hours=7), "WIB")
 
 TIMESTAMP_WINDOW = timedelta(minutes=5)
 """How far X-TIMESTAMP may drift from the server clock (*assumed*: no source states it)."""
+
+# --------------------------------------------------------------------------- OVO's lifetimes and limits (FAQ)
+
+LINKAGE_TOKEN_LIFETIME = timedelta(minutes=5)
+"""linkageToken: opens the binding or unbinding webview (FAQ "linkageToken : 5 minutes")."""
+ACCESS_TOKEN_LIFETIME = timedelta(days=15)
+"""B2B2C accessToken (FAQ "accessToken : 15 days"); the refreshToken has no expiry."""
+SINGLE_USE_TOKEN_LIFETIME = timedelta(minutes=15)
+"""singleUseToken from Generate Token: completes one payment (FAQ "singleUseToken : 15 minutes")."""
+B2B_TOKEN_LIFETIME = timedelta(minutes=15)
+"""The B2B (system) token, for refunds only (FAQ "systemToken/b2b_accessToken : 15 minutes")."""
+WEBVIEW_LIFETIME = timedelta(minutes=15)
+"""The webview and a debit's completion window, from when the customer opens it (FAQ "15 minutes")."""
+AUTH_CODE_LIFETIME = timedelta(minutes=15)
+"""How long a webview authCode can be exchanged (*assumed*: not published)."""
+LOOKUP_VALIDITY = timedelta(days=1)
+"""How long a lookup allows a binding for that phone (*assumed*: not published)."""
+OTP_MAX_GENERATIONS = 5
+"""OTPs generated (binding and unbinding together) before a block (FAQ "5 times")."""
+OTP_MAX_FAILURES = 5
+"""Wrong OTP entries before a block (FAQ "5 times")."""
+OTP_BLOCK = timedelta(minutes=30)
+"""How long an OTP block lasts (FAQ "temporary blocked for 30 minutes")."""
+PIN_BLOCK_AFTER = 3
+"""Wrong Security PIN entries before a one-hour block (FAQ "3 times")."""
+PIN_LOCK_AFTER = 6
+"""Wrong Security PIN entries before a permanent block (FAQ "until 6 times")."""
+PIN_BLOCK = timedelta(hours=1)
+"""How long a PIN block lasts (FAQ "temporary blocked for 1 hours")."""
+TRANSACTION_LIMIT = Decimal("10000000.00")
+"""The largest single direct debit (*assumed*: OVO does not publish it)."""
+REFUND_WINDOW_DAYS = 60
+"""Refunds allowed this many days after payment by default (FAQ "Default is 60 days")."""
+
+TRANSACTION_STATUSES: dict[str, str] = {
+    "00": "Success", "01": "Initiated", "02": "Paying", "03": "Pending", "04": "Refunded",
+    "05": "Canceled", "06": "Failed", "07": "Not Found",
+}
+"""``latestTransactionStatus`` of the direct debit status API, with its names (ASPI)."""
 
 
 class Clock(Protocol):

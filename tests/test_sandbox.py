@@ -186,7 +186,7 @@ def test_webview_wrong_entries_blocks_and_recovery(h: Harness) -> None:
 def test_webview_rules(h: Harness) -> None:
     answer = h.start_binding(RICH)
     token = answer["linkageToken"]
-    from ovo_nb.sandbox.core import WebviewRefusal
+    from ovo_nb.sandbox import WebviewRefusal
 
     with pytest.raises(WebviewRefusal, match="not registered"):
         h.sandbox.webview_submit(h.webview_url(answer, token, destination="https://evil.example/steal"), "7890")

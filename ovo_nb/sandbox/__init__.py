@@ -2,11 +2,22 @@
 
 One core (:class:`Sandbox`), two ways in: :class:`SandboxTransport` for ``httpx`` in the
 same process, and :class:`SandboxServer` on loopback for browsers and other processes.
-It shares only :mod:`ovo_nb.snap` and :mod:`ovo_nb.signing` with the client.
+
+    core        Sandbox: routes a request to the admin API, the webview or an OVO API
+    gateway     the checks every API request passes, in SNAP_SPEC's order
+    signatures  X-SIGNATURE verification and the explainer of failures
+    handlers/   one module per API family, and HANDLERS: API name -> handler
+    webview     the OTP/PIN pages (pages: their HTML)
+    admin, ops  the operator's controls, over HTTP and in Python
+    _state      store + clock + the operations handlers share (tokens, customers, money)
+    seed        the default partner and test customers; transport, server: the ways in
+
+It shares only the wire vocabulary (:mod:`ovo_nb.snap`, :mod:`ovo_nb.signing`,
+:mod:`ovo_nb.errors`) and key handling (:mod:`ovo_nb.keys`) with the client, never its code.
 """
 
-from ._types import FAULT_KINDS, SandboxClock, SandboxRequest, SandboxResponse
-from .core import WEBVIEW_PATH, Sandbox, WebviewOutcome
+from ._types import FAULT_KINDS, SandboxClock, SandboxRequest, SandboxResponse, WebviewOutcome, WebviewRefusal
+from .core import WEBVIEW_PATH, Sandbox
 from .seed import (
     DEFAULT_CALLBACK_URLS,
     DEFAULT_CLIENT_ID,
@@ -37,6 +48,7 @@ __all__ = [
     "SandboxTransport",
     "Store",
     "WebviewOutcome",
+    "WebviewRefusal",
     "apply_config",
     "default_sandbox_dir",
     "demo_links",

@@ -1,4 +1,4 @@
-"""Requests, responses, errors, the test clock and the rule constants of the sandbox."""
+"""Requests, responses, refusals, outcomes and the test clock: the sandbox's own vocabulary."""
 
 from __future__ import annotations
 
@@ -6,28 +6,14 @@ import json
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from ..snap import JAKARTA, Clock, SystemClock, response_code, response_message
 
-# Lifetimes and limits from OVO's FAQ; the ones marked *assumed* are not published.
-LINKAGE_TOKEN_LIFETIME = timedelta(minutes=5)
-ACCESS_TOKEN_LIFETIME = timedelta(days=15)
-SINGLE_USE_TOKEN_LIFETIME = timedelta(minutes=15)
-B2B_TOKEN_LIFETIME = timedelta(minutes=15)
-WEBVIEW_LIFETIME = timedelta(minutes=15)
-AUTH_CODE_LIFETIME = timedelta(minutes=15)  # *assumed*
-LOOKUP_VALIDITY = timedelta(days=1)  # *assumed*: how long a lookup allows a binding
-OTP_MAX_FAILURES = 5
-OTP_MAX_GENERATIONS = 5
-OTP_BLOCK = timedelta(minutes=30)
-PIN_BLOCK_AFTER = 3
-PIN_LOCK_AFTER = 6
-PIN_BLOCK = timedelta(hours=1)
-TRANSACTION_LIMIT = Decimal("10000000.00")  # *assumed* single-payment limit
-REQUIRE_CHANNEL_ID = True  # *assumed*: CHANNEL-ID on transactional endpoints
-SIGNATURE_FAILED = "Signature Failed: AGW-002-05."  # OVO's own wording (FAQ sample)
+SIGNATURE_FAILED = "Signature Failed: AGW-002-05."
+"""OVO's own wording of a signature failure (the FAQ's sample answer)."""
+REQUIRE_CHANNEL_ID = True
+"""CHANNEL-ID on transactional endpoints (*assumed*: OVO's QRIS doc requires it)."""
 
 FAULT_KINDS = ("timeout_before", "timeout_after_commit", "error_500", "drop_before", "drop_after_commit", "slow")
 """Faults the sandbox injects per API: no answer, a 5xx, a dropped connection, or a slow success."""
@@ -126,3 +112,30 @@ class SnapError(Exception):
         code = response_code(self.http_status, self.service or service, self.case)
         message = self.message or response_message(code, field=self.field, reason=self.reason, info=self.reason)
         return {"responseCode": code, "responseMessage": message, **self.extra}
+
+
+class WebviewRefusal(Exception):
+    """The webview cannot go on (bad link, unregistered destination, expired page)."""
+
+
+@dataclass(frozen=True)
+class WebviewOutcome:
+    """The result of one OTP/PIN entry in the webview."""
+
+    ok: bool
+    message: str
+    attempts_left: int
+    callback_url: str | None = None
+    response: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token the request carried, once validated."""
+
+    token: str
+    kind: str
+    phone: str | None
+    binding_id: int | None
+    payment_id: int | None
+    used_at: str | None

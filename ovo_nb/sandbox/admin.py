@@ -14,6 +14,11 @@
 | GET | ``/_sandbox/settlement.csv`` | OVO's side of reconciliation |
 | PATCH | ``/_sandbox/payments/{partnerReferenceNo}`` | a deliberate discrepancy: ``{"amount", "status"}`` |
 | GET | ``/_sandbox/callback`` | a landing page for webview redirects on this machine |
+
+Every body is checked against its route's schema: unknown fields, wrong types (``"false"`` is
+not a boolean, a string is not a list), non-finite or out-of-range numbers are refused with a
+400 that names the field. The API is typed against :class:`SandboxOps`, the operations the
+sandbox offers, so it never reaches into the sandbox's state.
 """
 
 from __future__ import annotations
@@ -21,15 +26,151 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-from typing import Any
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from ..errors import OvoNbError
 from ..keys import Credentials, encrypt_credentials, load_public_key
-from ._types import FAULT_KINDS, SandboxRequest, SandboxResponse
-from .webview import callback_page
+from ._types import FAULT_KINDS, SandboxClock, SandboxRequest, SandboxResponse, WebviewOutcome, WebviewRefusal
+from .pages import callback_page
 
+ADMIN_PREFIX = "/_sandbox"
 ROUTES = __doc__ or ""
+MAX_CLOCK_ADVANCE_SECONDS = 10 * 366 * 24 * 3600
+"""The clock moves at most ten years per call: enough for every window, far from datetime's end."""
+MAX_FAULT_COUNT = 1_000_000
+MAX_FAULT_DELAY_SECONDS = 600.0
+
+
+class SandboxOps(Protocol):
+    """The operations the admin API drives; :class:`~ovo_nb.sandbox.core.Sandbox` provides them."""
+
+    @property
+    def clock(self) -> SandboxClock: ...
+
+    def add_fault(self, api: str, kind: str, *, count: int = 1, delay_seconds: float = 0.0) -> None: ...
+
+    def clear_faults(self) -> None: ...
+
+    def advance_clock(self, seconds: float) -> datetime: ...
+
+    def register_partner(
+        self, public_key_pem: str, *, client_id: str | None = None, client_secret: str | None = None,
+        name: str = "", merchant_id: str | None = None, callback_urls: Iterable[str] = (),
+        error_urls: Iterable[str] = (), ip_whitelist: Iterable[str] = (), production: bool = False,
+        daily_refund_limit: str | None = None, refund_window_days: int = ..., recurring_allowed: bool = True,
+        strict_body_hash: bool = False, channel_id: str = ...,
+    ) -> tuple[str, str]: ...
+
+    def partner_view(self, client_id: str) -> dict[str, Any] | None: ...
+
+    def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0", pin: str = ...,
+                     status: str = "ACTIVE", registered: bool = True, pin_locked: bool = False) -> str: ...
+
+    def update_customer(self, phone: str, **changes: Any) -> dict[str, Any]: ...
+
+    def customer_view(self, phone: str) -> dict[str, Any]: ...
+
+    def webview_submit(self, url: str, code: str) -> WebviewOutcome: ...
+
+    def tamper_payment(self, partner_reference_no: str, *, amount: str | None = None,
+                       status: str | None = None) -> None: ...
+
+    def settlement_csv(self) -> str: ...
+
+
+class AdminError(OvoNbError):
+    """An admin request the sandbox refuses (answered 400 with the message)."""
+
+
+# ----------------------------------------------------------------------------- schemas
+
+
+@dataclass(frozen=True)
+class Field:
+    """One admin body field: its JSON type, whether it is required, and its bounds."""
+
+    kind: str
+    """``str``, ``bool``, ``int``, ``number``, ``amount`` (a decimal string or integer), ``strings``."""
+    required: bool = False
+    low: float | None = None
+    high: float | None = None
+    max_len: int = 256
+
+
+_TYPE_NAMES = {"str": "a string", "bool": "true or false", "int": "a whole number", "number": "a number",
+               "amount": "an IDR amount like \"10000.00\"", "strings": "a list of strings"}
+
+
+def _check(name: str, spec: Field, value: Any) -> Any:
+    kind = spec.kind
+    ok = {
+        "str": isinstance(value, str) and len(value) <= spec.max_len,
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+        "amount": (isinstance(value, str) and len(value) <= 32)
+        or (isinstance(value, int) and not isinstance(value, bool)),
+        "strings": isinstance(value, list) and len(value) <= 100
+        and all(isinstance(item, str) and len(item) <= 2048 for item in value),
+    }[kind]
+    if not ok:
+        raise AdminError(f"{name} must be {_TYPE_NAMES[kind]}; got {json.dumps(value)[:60]}.")
+    if kind in ("int", "number") and (
+            (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high)):
+        raise AdminError(f"{name} must be between {spec.low:g} and {spec.high:g}; got {value}.")
+    return str(value) if kind == "amount" else value
+
+
+def read_body(body: Any, schema: dict[str, Field]) -> dict[str, Any]:
+    """The body's fields, checked against ``schema``; absent optional fields are left out."""
+    if not isinstance(body, dict):
+        raise AdminError("The admin API takes a JSON object.")
+    unknown = sorted(set(body) - set(schema))
+    if unknown:
+        raise AdminError(f"Unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                         f"this route takes {', '.join(schema) or 'no body'}.")
+    values = {}
+    for name, spec in schema.items():
+        if body.get(name) is None:
+            if spec.required:
+                raise AdminError(f"{name} is required.")
+            continue
+        values[name] = _check(name, spec, body[name])
+    return values
+
+
+PARTNER = {
+    "publicKey": Field("str", required=True, max_len=8192), "clientId": Field("str", max_len=64),
+    "name": Field("str"), "callbackUrls": Field("strings"), "errorRedirectUrls": Field("strings"),
+    "ipWhitelist": Field("strings"), "production": Field("bool"), "dailyRefundLimit": Field("amount"),
+    "refundWindowDays": Field("int", low=1, high=3650), "recurringAllowed": Field("bool"),
+    "strictBodyHash": Field("bool"),
+}
+CUSTOMER = {
+    "phone": Field("str", required=True, max_len=32), "name": Field("str"), "cash": Field("amount"),
+    "points": Field("amount"), "pin": Field("str", max_len=6), "status": Field("str", max_len=16),
+    "registered": Field("bool"), "pinLocked": Field("bool"),
+}
+CUSTOMER_CHANGE = {
+    "cash": Field("amount"), "points": Field("amount"), "status": Field("str", max_len=16),
+    "pinLocked": Field("bool"), "newPhone": Field("str", max_len=32),
+}
+CLOCK = {"seconds": Field("number", required=True, low=0.001, high=MAX_CLOCK_ADVANCE_SECONDS)}
+FAULT = {
+    "api": Field("str", required=True, max_len=64), "kind": Field("str", required=True, max_len=64),
+    "count": Field("int", low=1, high=MAX_FAULT_COUNT),
+    "delaySeconds": Field("number", low=0, high=MAX_FAULT_DELAY_SECONDS),
+}
+WEBVIEW = {"url": Field("str", required=True, max_len=8192), "code": Field("str", required=True, max_len=16)}
+TAMPER = {"amount": Field("amount"), "status": Field("str", max_len=2)}
+
+
+# ----------------------------------------------------------------------------- routing
 
 
 def _reply(status: int, body: Any) -> SandboxResponse:
@@ -44,69 +185,69 @@ def _is_loopback(ip: str) -> bool:
         return False
 
 
-def handle_admin(sandbox: Any, request: SandboxRequest) -> SandboxResponse:
+def handle_admin(sandbox: SandboxOps, request: SandboxRequest) -> SandboxResponse:
     """Route one admin request; refuses callers that are not on this machine."""
-    from .core import WebviewRefusal
-
     if not _is_loopback(request.client_ip):
         return _reply(403, {"error": "The sandbox admin API answers loopback clients only."})
     parts = [p for p in request.path.split("/") if p][1:]
     try:
-        body = json.loads(request.body) if request.body.strip() else {}
-        if not isinstance(body, dict):
-            raise OvoNbError("The admin API takes a JSON object.")
+        try:
+            body = json.loads(request.body) if request.body.strip() else {}
+        except (ValueError, RecursionError):
+            raise AdminError("The body is not valid JSON.") from None
         return _route(sandbox, request.method, parts, body, request.query)
-    except (ValueError, OvoNbError, WebviewRefusal) as exc:
+    except (OvoNbError, WebviewRefusal) as exc:
         return _reply(400, {"error": str(exc)})
 
 
-def _route(sandbox: Any, method: str, parts: list[str], body: dict[str, Any], query: str) -> SandboxResponse:
+def _route(sandbox: SandboxOps, method: str, parts: list[str], body: Any, query: str) -> SandboxResponse:
     match method, parts:
         case "GET", []:
             return _reply(200, {"routes": [line for line in ROUTES.splitlines() if line.startswith("| ")][2:],
                                 "faultKinds": list(FAULT_KINDS)})
         case "POST", ["partners"]:
-            return _register_partner(sandbox, body)
+            return _register_partner(sandbox, read_body(body, PARTNER))
         case "GET", ["partners", client_id]:
-            row = sandbox.store.one("SELECT * FROM partners WHERE client_id = ?", client_id)
-            if row is None:
-                return _reply(404, {"error": f"No partner {client_id!r}."})
-            view = {k: row[k] for k in row.keys() if k != "client_secret"}  # noqa: SIM118 (sqlite3.Row)
-            for key in ("callback_urls", "error_urls", "ip_whitelist"):
-                view[key] = json.loads(view[key])
-            return _reply(200, view)
+            view = sandbox.partner_view(client_id)
+            return _reply(404, {"error": f"No partner {client_id!r}."}) if view is None else _reply(200, view)
         case "POST", ["customers"]:
+            fields = read_body(body, CUSTOMER)
             phone = sandbox.add_customer(
-                str(body.get("phone", "")), name=str(body.get("name", "")), cash=str(body.get("cash", "0")),
-                points=str(body.get("points", "0")), pin=str(body.get("pin", "123456")),
-                status=str(body.get("status", "ACTIVE")), registered=bool(body.get("registered", True)))
+                fields["phone"], name=fields.get("name", ""), cash=fields.get("cash", "0"),
+                points=fields.get("points", "0"), pin=fields.get("pin", "123456"),
+                status=fields.get("status", "ACTIVE"), registered=fields.get("registered", True),
+                pin_locked=fields.get("pinLocked", False))
             return _reply(201, sandbox.customer_view(phone))
         case "GET", ["customers", phone]:
             return _reply(200, sandbox.customer_view(phone))
         case "PATCH", ["customers", phone]:
+            fields = read_body(body, CUSTOMER_CHANGE)
             return _reply(200, sandbox.update_customer(
-                phone, cash=body.get("cash"), points=body.get("points"), status=body.get("status"),
-                pin_locked=body.get("pinLocked"), new_phone=body.get("newPhone")))
+                phone, cash=fields.get("cash"), points=fields.get("points"), status=fields.get("status"),
+                pin_locked=fields.get("pinLocked"), new_phone=fields.get("newPhone")))
         case "GET", ["clock"]:
             return _reply(200, {"now": sandbox.clock.now().isoformat(),
                                 "offsetSeconds": sandbox.clock.offset.total_seconds()})
         case "POST", ["clock", "advance"]:
-            moment = sandbox.advance_clock(float(body.get("seconds", 0)))
+            moment = sandbox.advance_clock(float(read_body(body, CLOCK)["seconds"]))
             return _reply(200, {"now": moment.isoformat(), "offsetSeconds": sandbox.clock.offset.total_seconds()})
         case "POST", ["faults"]:
-            sandbox.add_fault(str(body.get("api", "")), str(body.get("kind", "")), count=int(body.get("count", 1)),
-                              delay_seconds=float(body.get("delaySeconds", 0)))
+            fields = read_body(body, FAULT)
+            sandbox.add_fault(fields["api"], fields["kind"], count=fields.get("count", 1),
+                              delay_seconds=float(fields.get("delaySeconds", 0)))
             return _reply(201, {"ok": True})
         case "DELETE", ["faults"]:
             sandbox.clear_faults()
             return _reply(200, {"ok": True})
         case "POST", ["webview", "complete"]:
-            outcome = sandbox.webview_submit(str(body.get("url", "")), str(body.get("code", "")))
+            fields = read_body(body, WEBVIEW)
+            outcome = sandbox.webview_submit(fields["url"], fields["code"])
             return _reply(200 if outcome.ok else 422, {
                 "ok": outcome.ok, "message": outcome.message, "attemptsLeft": outcome.attempts_left,
                 "callbackUrl": outcome.callback_url, "response": outcome.response})
         case "PATCH", ["payments", reference]:
-            sandbox.tamper_payment(reference, amount=body.get("amount"), status=body.get("status"))
+            fields = read_body(body, TAMPER)
+            sandbox.tamper_payment(reference, amount=fields.get("amount"), status=fields.get("status"))
             return _reply(200, {"ok": True})
         case "GET", ["callback"]:
             return _callback_page(query)
@@ -116,22 +257,22 @@ def _route(sandbox: Any, method: str, parts: list[str], body: dict[str, Any], qu
     return _reply(404, {"error": f"No admin route {method} /_sandbox/{'/'.join(parts)}; GET /_sandbox lists them."})
 
 
-def _register_partner(sandbox: Any, body: dict[str, Any]) -> SandboxResponse:
+def _register_partner(sandbox: SandboxOps, fields: dict[str, Any]) -> SandboxResponse:
     """OVO's onboarding: a public key in, client id + the encrypted credential pair out."""
-    pem = str(body.get("publicKey", ""))
+    pem = fields["publicKey"]
     key = load_public_key(pem.encode())
     client_id, secret = sandbox.register_partner(
-        pem, client_id=body.get("clientId"), name=str(body.get("name", "")),
-        callback_urls=body.get("callbackUrls", []), error_urls=body.get("errorRedirectUrls", []),
-        ip_whitelist=body.get("ipWhitelist", []), production=bool(body.get("production", False)),
-        daily_refund_limit=body.get("dailyRefundLimit"), refund_window_days=int(body.get("refundWindowDays", 60)),
-        recurring_allowed=bool(body.get("recurringAllowed", True)),
-        strict_body_hash=bool(body.get("strictBodyHash", False)))
-    row = sandbox.store.one("SELECT merchant_id, channel_id FROM partners WHERE client_id = ?", client_id)
-    pair = encrypt_credentials(key, Credentials(client_id, secret, {"merchant_id": row["merchant_id"],
-                                                                   "channel_id": row["channel_id"]}))
+        pem, client_id=fields.get("clientId"), name=fields.get("name", ""),
+        callback_urls=fields.get("callbackUrls", []), error_urls=fields.get("errorRedirectUrls", []),
+        ip_whitelist=fields.get("ipWhitelist", []), production=fields.get("production", False),
+        daily_refund_limit=fields.get("dailyRefundLimit"), refund_window_days=fields.get("refundWindowDays", 60),
+        recurring_allowed=fields.get("recurringAllowed", True), strict_body_hash=fields.get("strictBodyHash", False))
+    view = sandbox.partner_view(client_id)
+    assert view is not None
+    pair = encrypt_credentials(key, Credentials(client_id, secret, {"merchant_id": view["merchant_id"],
+                                                                   "channel_id": view["channel_id"]}))
     return _reply(201, {
-        "clientId": client_id, "merchantId": row["merchant_id"], "channelId": row["channel_id"],
+        "clientId": client_id, "merchantId": view["merchant_id"], "channelId": view["channel_id"],
         "keyBinEnc": base64.b64encode(pair.key_bin_enc).decode(),
         "credFileEnc": base64.b64encode(pair.cred_file_enc).decode(),
     })
@@ -142,7 +283,7 @@ def _callback_page(query: str) -> SandboxResponse:
     params = {k: v[0] for k, v in parse_qs(query).items()}
     try:
         shown = json.dumps(json.loads(params.get("response", "")), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):
         shown = params.get("response", "(no response parameter)")
     return SandboxResponse(200, callback_page(shown, params.get("state", "")).encode(),
                            {"Content-Type": "text/html; charset=utf-8"})

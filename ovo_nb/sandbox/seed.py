@@ -6,22 +6,21 @@ import json
 import secrets
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .._files import ovo_nb_home
-from ..client import SnapRequestBuilder
 from ..errors import ValidationError
 from ..keys import Credentials, fingerprint, load_public_key, prepare_partner_keys, public_key_pem
-from ..snap import Clock
-from ._types import SandboxClock
+from ..snap import ACCESS_TOKEN_LIFETIME, Clock
+from ._types import SandboxClock, TokenInfo
 from .core import Sandbox
+from .handlers import account, debit
 from .store import Store
-from .transport import SandboxTransport
 
 __all__ = ["DEFAULT_CALLBACK_URLS", "DEFAULT_CLIENT_ID", "TEST_CUSTOMERS", "SandboxPartner", "apply_config",
            "default_sandbox_dir", "demo_links", "ensure_default_partner", "open_sandbox"]
@@ -174,43 +173,37 @@ def apply_config(sandbox: Sandbox, path: str | Path, folder: Path | None = None)
 def demo_links(sandbox: Sandbox, partner: SandboxPartner, base_url: str) -> dict[str, str]:
     """Two webview links a person can open in a browser: a binding (OTP) and a payment (PIN).
 
-    Each start makes two fresh demo customers, so the links never collide with earlier state.
-    The destination is ``<base_url>/_sandbox/callback``, registered for the default partner.
+    Each start makes two fresh demo customers, so the links never collide with earlier state:
+    one with a binding waiting for its OTP, one bound with a payment waiting for its PIN. The
+    destination is ``<base_url>/_sandbox/callback``, registered for the default partner.
     """
+    st = sandbox.state
     landing = f"{base_url}/_sandbox/callback"
-    with sandbox.store.transaction():
-        row = sandbox.store.one("SELECT callback_urls FROM partners WHERE client_id = ?", partner.client_id)
-        assert row is not None
-        urls = [u for u in json.loads(row["callback_urls"]) if not u.endswith("/_sandbox/callback")]
-        sandbox.store.run("UPDATE partners SET callback_urls = ? WHERE client_id = ?",
-                          json.dumps([*urls, landing]), partner.client_id)
-    builder = SnapRequestBuilder(partner.client_id, partner.client_secret, partner.private_key, base_url=base_url,
-                                 channel_id=partner.channel_id)
     phones = [sandbox.add_customer(f"0812{secrets.randbelow(10**8):08d}", name=f"Demo {n}", cash="1000000")
               for n in ("binding", "payment")]
-    links: dict[str, str] = {}
-    with httpx.Client(transport=SandboxTransport(sandbox)) as http:
-        def send(api: str, body: Any = None, **options: Any) -> dict[str, Any]:
-            answer: dict[str, Any] = http.send(builder.build(api, body, **options)).json()
-            return answer
+    with st.store.transaction():
+        row = st.partner(partner.client_id)
+        assert row is not None
+        urls = [u for u in json.loads(row["callback_urls"]) if not u.endswith("/_sandbox/callback")]
+        st.store.run("UPDATE partners SET callback_urls = ? WHERE client_id = ?",
+                     json.dumps([*urls, landing]), partner.client_id)
 
         def webview(answer: dict[str, Any], token: str) -> str:
             params = {**answer["additionalInfo"]["qParams"], "token": token, "destination": landing,
                       "submissionType": "redirect", "state": "demo"}
             return f"{answer['redirectUrl']}?{urlencode(params)}"
 
-        for phone in phones:
-            send("lookup", query={"phone": phone})
-        binding = send("account_binding", {"phoneNo": phones[0], "merchantId": partner.merchant_id})
-        links[f"binding (OTP {phones[0][-4:]})"] = webview(binding, binding["linkageToken"])
-        second = send("account_binding", {"phoneNo": phones[1], "merchantId": partner.merchant_id})
-        outcome = sandbox.webview_submit(webview(second, second["linkageToken"]), phones[1][-4:])
-        assert outcome.response is not None
-        tokens = send("b2b2c_token", {"grantType": "AUTHORIZATION_CODE", "authCode": outcome.response["authCode"]},
-                      token=second["linkageToken"])
-        payment = send("debit_payment", {"partnerReferenceNo": f"DEMO-{secrets.token_hex(4)}",
-                                         "merchantId": partner.merchant_id,
-                                         "amount": {"value": "10000.00", "currency": "IDR"}},
-                       token=tokens["accessToken"])
-        links["payment (PIN 123456)"] = webview(payment, tokens["accessToken"])
-    return links
+        binding = account.open_binding(st, partner.client_id, phones[0], base_url)
+        paying = account.open_binding(st, partner.client_id, phones[1], base_url)
+        binding_id = st.store.one("SELECT binding_id FROM tokens WHERE token = ?", paying["linkageToken"])
+        assert binding_id is not None
+        account.activate_binding(st, partner.client_id, binding_id[0], phones[1])
+        access, _ = st.issue_token("access", partner.client_id, ACCESS_TOKEN_LIFETIME, phone=phones[1],
+                                   binding_id=binding_id[0])
+        body = {"partnerReferenceNo": f"DEMO-{secrets.token_hex(4)}", "merchantId": partner.merchant_id,
+                "amount": {"value": "10000.00", "currency": "IDR"}}
+        info = TokenInfo(access, "access", phones[1], binding_id[0], None, None)
+        _, payment = debit.open_payment(st, row, info, body, Decimal("10000.00"), "CASH", recurring=False,
+                                        base_url=base_url, pin_less=False)
+    return {f"binding (OTP {phones[0][-4:]})": webview(binding, binding["linkageToken"]),
+            "payment (PIN 123456)": webview(payment, access)}

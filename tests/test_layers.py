@@ -1,0 +1,84 @@
+"""The import rules of ARCHITECTURE.md, read off the source: no edge up a layer, none between the
+client side and the sandbox, no cycle inside the sandbox."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ovo_nb"
+SANDBOX_MAY_IMPORT = {"errors", "snap", "signing", "_files", "secretbox", "keys"}
+"""L0 (the wire vocabulary) and L1 (files, keys): everything the sandbox may share with the client."""
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every ``ovo_nb`` module ``path`` imports, at any depth of the file (lazy imports count)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("ovo_nb")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            if not target.startswith("ovo_nb"):
+                continue
+            modules = {f"{target}.{alias.name}" for alias in node.names if _is_module(f"{target}.{alias.name}")}
+            found |= modules or {target}  # `from . import webview` names a module, not the package
+    return found
+
+
+def _is_module(dotted: str) -> bool:
+    where = PACKAGE.parent / Path(*dotted.split("."))
+    return where.with_suffix(".py").exists() or (where / "__init__.py").exists()
+
+
+def graph() -> dict[str, set[str]]:
+    return {module_name(path): imports_of(path) for path in PACKAGE.rglob("*.py")}
+
+
+def test_the_sandbox_imports_only_the_shared_vocabulary() -> None:
+    edges = graph()
+    bad = sorted(
+        f"{source} -> {target}"
+        for source, targets in edges.items() if source.startswith("ovo_nb.sandbox")
+        for target in targets
+        if not target.startswith("ovo_nb.sandbox") and target.split(".")[1] not in SANDBOX_MAY_IMPORT
+    )
+    assert bad == [], "the sandbox may import only " + ", ".join(sorted(SANDBOX_MAY_IMPORT))
+
+
+def test_no_import_cycle_inside_the_sandbox() -> None:
+    edges = {source: {t for t in targets if t.startswith("ovo_nb.sandbox") and t != source}
+             for source, targets in graph().items() if source.startswith("ovo_nb.sandbox")}
+    # a package's own __init__ re-exports its modules: those edges go down, not round
+    edges = {source: {t for t in targets if not source.startswith(t + ".")} for source, targets in edges.items()}
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        for nxt in sorted(edges.get(node, ())):
+            if nxt in path:
+                cycles.append(" -> ".join([*path[path.index(nxt):], nxt]))
+            elif len(path) < 30:
+                visit(nxt, [*path, nxt])
+
+    for start in sorted(edges):
+        visit(start, [start])
+    assert cycles == []
+
+
+def test_the_walker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
+    edges = graph()
+    assert "ovo_nb.sandbox.gateway" in edges["ovo_nb.sandbox.core"]
+    assert "ovo_nb.sandbox.handlers.account" in edges["ovo_nb.sandbox.handlers"]
+    assert "ovo_nb.snap" in edges["ovo_nb.sandbox.handlers.debit"]
