@@ -35,6 +35,7 @@ from .errors import (
     RateLimitError,
     ServerError,
     SignatureError,
+    StateFileError,
     ValidationError,
     WebviewError,
 )
@@ -84,7 +85,7 @@ from .models import (
     TopupOptions,
     Unbinding,
 )
-from .reconcile import Reconciliation, from_ledger, from_settlement, load_records, reconcile
+from .reconcile import Reconciliation, from_ledger, from_settlement, load_records, reconcile, settle_from_settlement
 from .reports import write_reconciliation
 from .secretbox import SecretBox
 from .signing import (
@@ -190,6 +191,7 @@ __all__ = [
     "SignatureKind",
     "SingleUseToken",
     "SnapRequestBuilder",
+    "StateFileError",
     "StepResult",
     "SystemClock",
     "TokenVault",
@@ -245,6 +247,7 @@ __all__ = [
     "save_private_key",
     "scenarios",
     "serialize_body",
+    "settle_from_settlement",
     "sign_hmac_sha256",
     "sign_hmac_sha512",
     "sign_rsa_sha256",

@@ -7,15 +7,25 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from .errors import KeyFileError
+from .errors import KeyFileError, StateFileError
 
 SECRET_FILE_MODE = 0o600
 SECRET_DIR_MODE = 0o700
 
 
 def ensure_private_dir(folder: Path) -> Path:
-    """Create ``folder`` (and parents) readable by its owner only, if it does not exist."""
-    folder.mkdir(parents=True, exist_ok=True, mode=SECRET_DIR_MODE)
+    """Create ``folder`` and each missing parent readable by its owner only (0700).
+
+    Folders that already exist keep their mode: they are the user's.
+    """
+    folder = Path(folder)
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    for candidate in reversed(missing):
+        candidate.mkdir(mode=SECRET_DIR_MODE, exist_ok=True)
     return folder
 
 
@@ -65,14 +75,30 @@ def open_sqlite(path: str | Path, schema: str, *, fast_commits: bool = False) ->
     ``fast_commits`` (WAL + ``synchronous=NORMAL``) keeps every commit through a crash of the
     process and risks only the last ones on a power cut: right for logs and the sandbox,
     not for the token vault or the partner ledger.
+
+    A new file is created 0600 in folders created 0700 (state files hold tokens, secrets and
+    phone numbers). A file that is not SQLite, or is damaged, raises :class:`StateFileError`
+    naming it; nothing is written to it.
     """
     target = str(path)
     if target != ":memory:":
-        Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        file = Path(target).expanduser()
+        ensure_private_dir(file.parent)
+        if not file.exists():
+            os.close(os.open(file, os.O_WRONLY | os.O_CREAT, SECRET_FILE_MODE))
+        target = str(file)
     db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=30)
-    if target != ":memory:":
-        db.execute("PRAGMA journal_mode=WAL")
-        if fast_commits:
-            db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(schema)
+    try:
+        db.execute("PRAGMA schema_version").fetchone()  # reads the header: fails on a file that is not SQLite
+        if target != ":memory:":
+            db.execute("PRAGMA journal_mode=WAL")
+            if fast_commits:
+                db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(schema)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise StateFileError(
+            f"{target} is not an ovo-nb state file or is damaged ({exc}). Nothing was changed: move it aside "
+            "(keep it if it holds records you need) and run again to start a fresh one."
+        ) from None
     return db

@@ -6,6 +6,7 @@ message says what was wrong and what to do about it.
     OvoNbError
     ├── ValidationError      bad input caught before anything is sent or written
     ├── KeyFileError         a key file is missing, of the wrong kind, or locked
+    ├── StateFileError       a state file (call log, vault, ledger, sandbox) is not SQLite or is damaged
     ├── CredentialError      the credential pair from OVO cannot be decrypted or read
     ├── SignatureError       a signature cannot be made or read
     ├── OvoApiError          OVO answered with a non-success SNAP code (one subclass per HTTP family)
@@ -34,6 +35,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "SignatureError",
+    "StateFileError",
     "ValidationError",
     "WebviewError",
     "api_error",
@@ -50,6 +52,10 @@ class ValidationError(OvoNbError, ValueError):
 
 class KeyFileError(OvoNbError):
     """A key could not be generated, saved or loaded."""
+
+
+class StateFileError(OvoNbError):
+    """A state file is not an ovo-nb SQLite file, or is damaged; it was left untouched."""
 
 
 class CredentialError(OvoNbError):

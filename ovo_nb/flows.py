@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -47,17 +47,23 @@ from .errors import (
 )
 from .ledger import PartnerLedger
 from .models import Balance, Lookup, PaymentStatus, Refund, SingleUseToken
-from .snap import JAKARTA, Clock, SystemClock, normalize_phone, parse_amount
+from .snap import JAKARTA, SANDBOX_TEST_PIN, Clock, SystemClock, normalize_phone, parse_amount, stage_otp
 from .tokens import PARTNER, TokenVault
 from .webview import parse_callback
 
 __all__ = ["Ovo", "PaymentOutcome", "PendingBinding", "PendingPayment", "PendingUnbinding", "WebviewCompleter"]
 
-WebviewCompleter = Callable[[str, str], str]
+class WebviewCompleter(Protocol):
+    """Completes a webview step without a person: enters ``codes`` in turn (a binding takes the OTP,
+    then the Security PIN) and returns the callback URL the browser would land on."""
+
+    def __call__(self, url: str, *codes: str) -> str: ...
 """``(webview_url, otp_or_pin) -> callback URL``: how a sandbox completes the customer's step headlessly."""
 
 MANUAL_WEBVIEW_ENV = "OVO_NB_MANUAL_WEBVIEW"
 """Set it to make even the sandbox wait for a person at the webview (browser demos and tests)."""
+UNSETTLED = ("UNKNOWN", "UNKNOWN_NEEDS_RECONCILIATION")
+"""Ledger states of a payment whose outcome the partner does not know yet."""
 RETRY_ATTEMPTS = 3
 RETRY_BACKOFF_SECONDS = 0.5
 SINGLE_USE_LIFETIME = timedelta(minutes=15)
@@ -156,8 +162,8 @@ class Ovo:
             sandbox, _ = open_sandbox(sandbox_state, clock=clock)
             transport = SandboxTransport(sandbox)
 
-            def completer(url: str, code: str) -> str:
-                outcome = sandbox.webview_submit(url, code)
+            def completer(url: str, *codes: str) -> str:
+                outcome = sandbox.webview_submit(url, *codes)
                 if not outcome.ok or not outcome.callback_url:
                     raise WebviewError(f"The sandbox webview refused the code: {outcome.message}")
                 return outcome.callback_url
@@ -287,18 +293,18 @@ class Ovo:
         state = parse_callback(callback_url).state or ""
         return self.finish_binding(PendingBinding(normalize_phone(phone), "", state), callback_url)
 
-    def _headless(self, url: str, code: str) -> str:
+    def _headless(self, url: str, *codes: str) -> str:
         if self.complete_webview is None:
             raise WebviewError(
                 "This profile has no headless webview: open the URL from start_*() in a browser and pass the "
                 "callback URL to finish_*()."
             )
-        return self.complete_webview(url, code)
+        return self.complete_webview(url, *codes)
 
-    def bind(self, phone: str, *, otp: str | None = None) -> str:
-        """Bind end to end with a headless webview (sandbox); returns the customer's ILP."""
+    def bind(self, phone: str, *, otp: str | None = None, pin: str = SANDBOX_TEST_PIN) -> str:
+        """Bind end to end with a headless webview (sandbox): the OTP, then the Security PIN; returns the ILP."""
         pending = self.start_binding(phone)
-        return self.finish_binding(pending, self._headless(pending.webview_url, otp or pending.phone[-4:]))
+        return self.finish_binding(pending, self._headless(pending.webview_url, otp or stage_otp(pending.phone), pin))
 
     # ================================================================= unbinding
 
@@ -334,7 +340,7 @@ class Ovo:
         """Unbind end to end with a headless webview (sandbox). Refunds keep working afterwards."""
         pending = self.start_unbinding(phone)
         if pending.webview_url:
-            self.finish_unbinding(pending, self._headless(pending.webview_url, otp or pending.phone[-4:]))
+            self.finish_unbinding(pending, self._headless(pending.webview_url, otp or stage_otp(pending.phone)))
 
     # ================================================================= balance and debit
 
@@ -415,7 +421,7 @@ class Ovo:
                 self._sleep(RETRY_BACKOFF_SECONDS * attempt)
         raise AssertionError("unreachable")
 
-    def pay(self, phone: str, amount: Decimal | int | str, *, pin: str = "123456", reference: str | None = None,
+    def pay(self, phone: str, amount: Decimal | int | str, *, pin: str = SANDBOX_TEST_PIN, reference: str | None = None,
             pay_method: str | None = None) -> PaymentOutcome:
         """The two-step debit end to end with a headless PIN webview (sandbox)."""
         pending = self.start_payment(phone, amount, reference=reference, pay_method=pay_method)
@@ -475,10 +481,14 @@ class Ovo:
         )
 
     def _status_after_failure(self, phone: str, reference: str) -> PaymentStatus | None:
-        """Status by partnerReferenceNo, or None when OVO has no such payment (safe to resend)."""
+        """Status by partnerReferenceNo, or None when OVO has no such payment (safe to resend).
+
+        Status takes the customer's access token; when the customer has unbound meanwhile the
+        outcome cannot be asked: the payment is marked ``UNKNOWN_NEEDS_RECONCILIATION``.
+        """
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             try:
-                return self.client.debit_status(self._status_token(phone), reference,
+                return self.client.debit_status(self._status_token(phone, reference), reference,
                                                  scenario="status after a lost answer")
             except NotFoundError:
                 return None
@@ -486,59 +496,78 @@ class Ovo:
                 self._sleep(RETRY_BACKOFF_SECONDS * attempt)
         raise OvoConnectionError(f"{reference}: status inquiries failed too; the ledger marks it UNKNOWN.")
 
-    def _status_token(self, phone: str) -> str:
+    def _status_token(self, phone: str, reference: str) -> str:
+        """The customer's access token for a status inquiry (OVO: status takes no B2B token)."""
         try:
             return self.access_token(phone)
         except CustomerNotBound:
-            return self.b2b_token()  # after unbinding the customer token is gone (*assumed*: status takes B2B)
+            self.ledger.update_payment(reference, "UNKNOWN_NEEDS_RECONCILIATION",
+                                       note="the customer unbound: only OVO's settlement report can tell")
+            raise CustomerNotBound(
+                f"{reference}: {phone} has unbound, and OVO's status API takes only the customer's token, so the "
+                "outcome cannot be asked. Marked UNKNOWN_NEEDS_RECONCILIATION: reconcile with OVO's settlement "
+                "report (settle_from_settlement)."
+            ) from None
 
     def status(self, reference: str) -> PaymentStatus:
-        """OVO's view of a payment (by partnerReferenceNo); also settles an UNKNOWN ledger row."""
+        """OVO's view of a payment (by partnerReferenceNo), asked with the customer's access token.
+
+        Also settles an UNKNOWN ledger row. After the customer unbound it cannot be asked:
+        :class:`CustomerNotBound` says so and the row waits for reconciliation.
+        """
         row = self.ledger.payment(reference)
-        status = self.client.debit_status(self._status_token(row.phone), reference, scenario="payment status")
-        if row.status == "UNKNOWN" and status.latest_status == "00":
+        status = self.client.debit_status(self._status_token(row.phone, reference), reference,
+                                          scenario="payment status")
+        if row.status in UNSETTLED and status.latest_status == "00":
             self._record_paid(reference, status.reference_no, "", status.response_code, recovered=True)
         return status
 
     def resolve_unknown(self) -> list[str]:
-        """Ask OVO about every payment the ledger could not settle; returns their new states."""
+        """Ask OVO about every payment the ledger could not settle; returns their new states.
+
+        Payments of customers who have unbound cannot be asked (status takes the customer's
+        token): they are listed as ``UNKNOWN_NEEDS_RECONCILIATION``, for the settlement report.
+        Refunds whose answer was lost are sent again with the same partnerRefundNo: OVO answers
+        a repeat with the refund it made, or makes it once.
+        """
         settled = []
-        for row in self.ledger.payments("UNKNOWN", "AWAITING_PIN", "CREATED"):
+        for row in self.ledger.payments("UNKNOWN", "UNKNOWN_NEEDS_RECONCILIATION", "AWAITING_PIN", "CREATED"):
+            reference = row.partner_reference_no
             try:
-                status = self.client.debit_status(self._status_token(row.phone), row.partner_reference_no,
+                status = self.client.debit_status(self._status_token(row.phone, reference), reference,
                                                   scenario="resolve unknown payment")
+            except CustomerNotBound:
+                settled.append(f"{reference}: UNKNOWN_NEEDS_RECONCILIATION (the customer unbound; OVO's settlement "
+                               "report will tell)")
+                continue
             except NotFoundError:
-                self.ledger.update_payment(row.partner_reference_no, "FAILED", note="OVO has no such payment")
-                settled.append(f"{row.partner_reference_no}: FAILED (unknown at OVO)")
+                self.ledger.update_payment(reference, "FAILED", note="OVO has no such payment")
+                settled.append(f"{reference}: FAILED (unknown at OVO)")
                 continue
             new = {"00": "PAID", "04": "REFUNDED", "05": "EXPIRED", "06": "FAILED"}.get(status.latest_status)
             if new:
-                self.ledger.update_payment(row.partner_reference_no, new, reference_no=status.reference_no,
+                self.ledger.update_payment(reference, new, reference_no=status.reference_no,
                                            response_code=status.response_code, note="settled by status inquiry")
-                settled.append(f"{row.partner_reference_no}: {new}")
+                settled.append(f"{reference}: {new}")
         settled += self._resolve_refunds()
         return settled
 
     def _resolve_refunds(self) -> list[str]:
-        """Refunds whose answer was lost: OVO's refund history of the payment decides."""
+        """Refunds whose answer was lost: sent again, idempotently, and recorded as OVO answers."""
         settled = []
         refunds = self.ledger.to_frame("refunds")
-        for row in refunds[refunds["status"].isin(["REQUESTED", "UNKNOWN"])].to_dict("records"):
-            payment = self.ledger.payment(row["partner_reference_no"])
-            status = self.client.debit_status(self._status_token(payment.phone), payment.partner_reference_no,
-                                              scenario="resolve unknown refund")
-            done = next((r for r in status.refunds if r.get("partnerRefundNo") == row["partner_refund_no"]), None)
-            if done is None:
-                self.ledger.update_refund(row["partner_refund_no"], "FAILED", note="OVO has no such refund")
-                settled.append(f"{row['partner_refund_no']}: FAILED (unknown at OVO)")
+        for refund_no in refunds.loc[refunds["status"].isin(["REQUESTED", "UNKNOWN"]), "partner_refund_no"]:
+            row = self.ledger.refund(str(refund_no))
+            try:
+                result = self._send_refund(row.partner_refund_no, row.body)
+            except OvoApiError as exc:
+                settled.append(f"{refund_no}: FAILED ({exc.response_code})")
                 continue
-            self.ledger.update_refund(row["partner_refund_no"], "REFUNDED", refund_no=str(done.get("refundNo", "")),
-                                      note="settled by status inquiry")
-            total = self.ledger.refunded_total(payment.partner_reference_no)
-            self.ledger.update_payment(payment.partner_reference_no,
-                                       "REFUNDED" if total == payment.amount else "PARTIALLY_REFUNDED",
-                                       note=f"refunded IDR {total:.2f}")
-            settled.append(f"{row['partner_refund_no']}: REFUNDED")
+            except OvoConnectionError:
+                settled.append(f"{refund_no}: UNKNOWN (still no answer)")
+                continue
+            self._record_refunded(row.partner_refund_no, row.partner_reference_no, result)
+            settled.append(f"{refund_no}: REFUNDED")
         return settled
 
     # ================================================================= refunds
@@ -557,19 +586,33 @@ class Ovo:
         refund_no = refund_no or self.ledger.new_reference("RF")
         body = self.client.refund_body(reference, refund_no, value, reason)
         self.ledger.add_refund(refund_no, reference, value, body)
-        result = self._send_refund(payment.phone, refund_no, body)
+        result = self._send_refund(refund_no, body)
+        self._record_refunded(refund_no, reference, result)
+        return result
+
+    def _record_refunded(self, refund_no: str, reference: str, result: Refund) -> None:
+        payment = self.ledger.payment(reference)
         self.ledger.update_refund(refund_no, "REFUNDED", refund_no=result.refund_no, response_code=result.response_code)
         total = self.ledger.refunded_total(reference)
         self.ledger.update_payment(reference, "REFUNDED" if total == payment.amount else "PARTIALLY_REFUNDED",
                                    note=f"refunded IDR {total:.2f}")
-        return result
 
-    def _send_refund(self, phone: str, refund_no: str, body: dict[str, Any]) -> Refund:
+    def _send_refund(self, refund_no: str, body: dict[str, Any]) -> Refund:
+        """Send a refund; on a lost answer send it again, identical: OVO replays a refund it made.
+
+        A B2B token OVO no longer knows (``401xx01``: expired on OVO's clock, or revoked) is
+        dropped from the vault and the refund sent once more with a fresh one.
+        """
+        renewed = False
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             try:
                 return self.client.debit_refund(self.b2b_token(), body,
                                                 scenario="refund" if attempt == 1 else "refund (retry)")
             except OvoApiError as exc:
+                if (exc.http_status, exc.response_code[5:]) == (401, "01") and not renewed:  # Invalid Token (B2B)
+                    self.vault.discard(PARTNER, "b2b", f"refused by OVO ({exc.response_code})")
+                    renewed = True
+                    continue
                 if not isinstance(exc, ServerError):
                     self.ledger.update_refund(refund_no, "FAILED", response_code=exc.response_code,
                                               note=exc.response_message)
@@ -578,20 +621,18 @@ class Ovo:
             except OvoConnectionError as exc:
                 problem = exc
             self.ledger.update_refund(refund_no, "UNKNOWN", note=str(problem))
-            status = self._status_after_failure(phone, body["originalPartnerReferenceNo"])
-            if status is not None and any(r.get("partnerRefundNo") == refund_no for r in status.refunds):
-                # OVO has it: the replay returns the stored refund instead of refunding again
-                continue
             if attempt < RETRY_ATTEMPTS:
                 self._sleep(RETRY_BACKOFF_SECONDS * attempt)
-        raise OvoConnectionError(f"Refund {refund_no}: no answer after {RETRY_ATTEMPTS} attempts; marked UNKNOWN.")
+        raise OvoConnectionError(f"Refund {refund_no}: no answer after {RETRY_ATTEMPTS} attempts; marked UNKNOWN. "
+                                 "resolve_unknown() sends it again, safely.")
 
 
 def _loopback_completer(base_url: str) -> WebviewCompleter:
     """Complete webview steps through the loopback sandbox's admin API."""
 
-    def complete(url: str, code: str) -> str:
-        answer = httpx.post(f"{base_url}/_sandbox/webview/complete", json={"url": url, "code": code}, timeout=30)
+    def complete(url: str, *codes: str) -> str:
+        answer = httpx.post(f"{base_url}/_sandbox/webview/complete", json={"url": url, "codes": list(codes)},
+                            timeout=30)
         body = answer.json()
         if not body.get("ok"):
             raise WebviewError(f"The sandbox webview refused the code: {body.get('message') or body.get('error')}")

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 __all__ = ["LedgerPayment", "LedgerRefund", "PartnerLedger"]
 
-PAYMENT_STATES = ("CREATED", "AWAITING_PIN", "PAID", "FAILED", "EXPIRED", "UNKNOWN", "PARTIALLY_REFUNDED",
-                  "REFUNDED")
+PAYMENT_STATES = ("CREATED", "AWAITING_PIN", "PAID", "FAILED", "EXPIRED", "UNKNOWN", "UNKNOWN_NEEDS_RECONCILIATION",
+                  "PARTIALLY_REFUNDED", "REFUNDED")
+"""``UNKNOWN_NEEDS_RECONCILIATION``: the answer was lost and the customer has since unbound, so OVO's
+status API (customer token only) cannot tell; OVO's settlement report will."""
 REFUND_STATES = ("REQUESTED", "REFUNDED", "FAILED", "UNKNOWN")
 _TABLES = {
     "payment": ("payments", "partner_reference_no", PAYMENT_STATES, {"reference_no", "approval_code", "response_code"}),

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .ledger import PartnerLedger
 
 __all__ = ["CATEGORIES", "COLUMNS", "Reconciliation", "from_ledger", "from_settlement", "load_records",
-           "reconcile"]
+           "reconcile", "settle_from_settlement"]
 
 COLUMNS = ("record_type", "partner_reference_no", "reference_no", "partner_refund_no", "refund_no", "amount",
            "currency", "status", "time")
@@ -41,7 +41,8 @@ _STATUS = {
     "SUCCESS": "SUCCESS", "PAID": "SUCCESS", "00": "SUCCESS", "REFUNDED": "SUCCESS", "04": "SUCCESS",
     "PARTIALLY_REFUNDED": "SUCCESS",
     "PENDING": "PENDING", "INITIATED": "PENDING", "PAYING": "PENDING", "CREATED": "PENDING", "AWAITING_PIN": "PENDING",
-    "UNKNOWN": "PENDING", "01": "PENDING", "02": "PENDING", "03": "PENDING", "REQUESTED": "PENDING",
+    "UNKNOWN": "PENDING", "UNKNOWN_NEEDS_RECONCILIATION": "PENDING", "01": "PENDING", "02": "PENDING",
+    "03": "PENDING", "REQUESTED": "PENDING",
     "FAILED": "FAILED", "06": "FAILED", "CANCELED": "FAILED", "CANCELLED": "FAILED", "EXPIRED": "FAILED",
     "05": "FAILED", "NOT_FOUND": "FAILED", "07": "FAILED",
 }
@@ -149,6 +150,32 @@ def from_ledger(ledger: PartnerLedger) -> pd.DataFrame:
               "currency": "IDR", "status": r["status"], "time": r["created_at"]}
              for r in refunds.to_dict("records") if r["status"] != "FAILED"]
     return load_records(pd.DataFrame(rows, columns=list(COLUMNS)), side="partner ledger")
+
+
+def settle_from_settlement(ledger: PartnerLedger, ovo: pd.DataFrame) -> list[str]:
+    """Settle the ledger's ``UNKNOWN_NEEDS_RECONCILIATION`` payments from OVO's side (:func:`from_settlement`).
+
+    Such a payment lost its answer after the customer unbound, so no status inquiry can tell;
+    OVO's settlement line can. SUCCESS makes it PAID, FAILED makes it FAILED; a payment absent
+    from the report or still pending stays as it is. Returns one line per payment looked at.
+    """
+    payments = ovo[ovo["record_type"].eq("PAYMENT")].drop_duplicates("partner_reference_no")
+    by_reference = payments.set_index("partner_reference_no")
+    settled = []
+    for row in ledger.payments("UNKNOWN_NEEDS_RECONCILIATION"):
+        reference = row.partner_reference_no
+        if reference not in by_reference.index:
+            settled.append(f"{reference}: not in OVO's report; still UNKNOWN_NEEDS_RECONCILIATION")
+            continue
+        line = by_reference.loc[reference]
+        new = {"SUCCESS": "PAID", "FAILED": "FAILED"}.get(str(line["status"]))
+        if new is None:
+            settled.append(f"{reference}: still pending at OVO")
+            continue
+        ledger.update_payment(reference, new, reference_no=str(line["reference_no"]),
+                              note="settled by OVO's settlement report")
+        settled.append(f"{reference}: {new}")
+    return settled
 
 
 def from_settlement(source: str | Path | pd.DataFrame) -> pd.DataFrame:

@@ -39,6 +39,7 @@ __all__ = [
     "PIN_LOCK_AFTER",
     "REFUND_WINDOW_DAYS",
     "RESPONSE_CASES",
+    "SANDBOX_TEST_PIN",
     "SERVICE_CODES",
     "SINGLE_USE_TOKEN_LIFETIME",
     "TIMESTAMP_WINDOW",
@@ -66,6 +67,7 @@ __all__ = [
     "parse_timestamp",
     "response_code",
     "response_message",
+    "stage_otp",
 ]
 
 # --------------------------------------------------------------------------- time
@@ -156,7 +158,7 @@ class ManualClock:
 
 
 _TIMESTAMP_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)$"
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)$", re.ASCII
 )
 
 
@@ -218,7 +220,7 @@ class ExternalIdGenerator:
 
 # --------------------------------------------------------------------------- phone numbers
 
-_MOBILE_RE = re.compile(r"^08\d{8,11}$")
+_MOBILE_RE = re.compile(r"^08\d{8,11}$", re.ASCII)
 
 
 def normalize_phone(phone: str | int) -> str:
@@ -242,6 +244,15 @@ def normalize_phone(phone: str | int) -> str:
     return text
 
 
+def stage_otp(phone: str) -> str:
+    """The OTP in OVO stage, and in the sandbox: the last 4 digits of the phone (FAQ)."""
+    return normalize_phone(phone)[-4:]
+
+
+SANDBOX_TEST_PIN = "123456"
+"""The Security PIN of the sandbox's test customers (OVO stage accounts choose their own)."""
+
+
 def mask_phone(phone: str) -> str:
     """Hide the last four digits, as OVO's webview parameters do: ``08129376****``."""
     return phone[:-4] + "****" if len(phone) > 4 else "****"
@@ -251,7 +262,8 @@ def mask_phone(phone: str) -> str:
 
 CURRENCY = "IDR"
 _MAX_INTEGER_DIGITS = 16
-_WIRE_AMOUNT_RE = re.compile(r"^\d{1,16}\.\d{2}$")
+_WIRE_AMOUNT_RE = re.compile(r"^\d{1,16}\.\d{2}$", re.ASCII)
+_AMOUNT_TEXT_RE = re.compile(r"^\d+(?:\.\d+)?$", re.ASCII)
 
 
 def parse_amount(value: Decimal | int | float | str, *, allow_zero: bool = False) -> Decimal:
@@ -273,6 +285,9 @@ def parse_amount(value: Decimal | int | float | str, *, allow_zero: bool = False
                 f"Amount {value!r} contains a comma; write IDR amounts with a dot for decimals and no "
                 "thousands separator, e.g. '10000.00'."
             )
+        if not _AMOUNT_TEXT_RE.match(text.lstrip("-")):
+            raise ValidationError(f"Amount {value!r} is not a plain number; give IDR in digits 0-9 with an "
+                                  "optional dot, like '10000.00'.")
         try:
             amount = Decimal(text)
         except InvalidOperation:
@@ -403,11 +418,15 @@ class Endpoint:
         return f"/OVOSNAP/{version}{self.ovo_suffix}"
 
     def all_paths(self) -> set[str]:
-        """Every path under which a faithful server answers this API."""
+        """Every path under which a faithful server answers this API.
+
+        The FAQ's ``v1.0`` and the tech doc's version; the B2B token is ``v1.0`` in both, so
+        OVO does not serve it under ``v2.0``.
+        """
         if self.non_snap_path is not None:
             return {self.non_snap_path}
         assert self.ovo_suffix is not None
-        paths = {f"/OVOSNAP/v1.0{self.ovo_suffix}", f"/OVOSNAP/v2.0{self.ovo_suffix}"}
+        paths = {f"/OVOSNAP/v1.0{self.ovo_suffix}", f"/OVOSNAP/{self.tech_doc_version}{self.ovo_suffix}"}
         if self.aspi_path:
             paths.add(self.aspi_path)
         return paths
@@ -526,7 +545,7 @@ RESPONSE_CASES: dict[tuple[int, str], str] = {
 }
 """ASPI's case table: (HTTP status, case code) -> message template."""
 
-_RESPONSE_CODE_RE = re.compile(r"^(\d{3})(\d{2})(\d{2})$")
+_RESPONSE_CODE_RE = re.compile(r"^(\d{3})(\d{2})(\d{2})$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -555,7 +574,7 @@ def response_code(http_status: int, service_code: str, case_code: str = "00") ->
     """Compose a 7-digit responseCode, e.g. ``response_code(401, "07", "00") == "4010700"``."""
     if (http_status, case_code) not in RESPONSE_CASES:
         raise ValidationError(f"({http_status}, {case_code!r}) is not a SNAP case code.")
-    if not re.fullmatch(r"\d{2}", service_code):
+    if not re.fullmatch(r"[0-9]{2}", service_code):
         raise ValidationError(f"Service code {service_code!r} must be two digits, e.g. '54'.")
     return f"{http_status}{service_code}{case_code}"
 

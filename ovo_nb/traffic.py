@@ -21,7 +21,7 @@ import pandas as pd
 from .config import load_profile
 from .errors import OvoNbError, ValidationError
 from .flows import Ovo
-from .snap import JAKARTA, ManualClock
+from .snap import JAKARTA, SANDBOX_TEST_PIN, ManualClock
 
 __all__ = ["Drill", "drill_session", "sandbox_settlement", "simulate_period"]
 
@@ -98,7 +98,7 @@ def _discrepancies(ovo: Ovo, customers: list[str], drill: Drill) -> None:
     sandbox = ovo.sandbox
     # an answer lost after OVO committed the debit, and status inquiries failing too
     pending = ovo.start_payment(customers[1], "33000")
-    callback = ovo.complete_webview(pending.webview_url, "123456")  # type: ignore[misc]
+    callback = ovo.complete_webview(pending.webview_url, SANDBOX_TEST_PIN)  # type: ignore[misc]
     sandbox.add_fault("debit_payment", "timeout_after_commit")
     sandbox.add_fault("debit_status", "drop_before", count=10)
     try:

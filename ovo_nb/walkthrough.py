@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -122,8 +122,11 @@ class Walkthrough:
         self.steps.append(result)
         return result
 
-    def webview(self, title: str, url: str, *, code: str, callback_url: str = "") -> StepResult:
+    def webview(self, title: str, url: str, *, code: str | Sequence[str], callback_url: str = "") -> StepResult:
         """The customer's webview step: a given callback URL, the sandbox's headless path, or a pause.
+
+        ``code`` is what the customer types: one OTP or PIN, or several in turn (a binding takes
+        the OTP, then the Security PIN).
 
         Against stage or production with no ``callback_url`` the walkthrough stops here and
         says how to resume: open the URL, then re-run with the ``callback_url`` parameter.
@@ -142,7 +145,8 @@ class Walkthrough:
                   "notebook with the papermill parameter callback_url set to the URL the browser landed on.")
             return result
         completer = self.ovo.complete_webview
-        return self.step(f"{title} (sandbox, headless)", lambda: completer(url, code), show=_describe_callback)
+        codes = (code,) if isinstance(code, str) else tuple(code)
+        return self.step(f"{title} (sandbox, headless)", lambda: completer(url, *codes), show=_describe_callback)
 
     def new_sandbox_customer(self, *, cash: str = "1000000", points: str = "0") -> str:
         """A fresh sandbox customer (random phone), so a notebook can be re-run without clashes."""

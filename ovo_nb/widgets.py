@@ -18,6 +18,7 @@ from .calllog import redact_url
 from .errors import OvoNbError
 from .flows import PendingBinding, PendingPayment
 from .runner import RUN_DIR_ENV
+from .snap import SANDBOX_TEST_PIN, stage_otp
 from .walkthrough import Walkthrough
 
 __all__ = ["FlowPanel", "flow_panel"]
@@ -103,18 +104,18 @@ class FlowPanel:
     def _start_binding(self) -> str:
         self.pending = self.ovo.start_binding(self.phone)
         self._show_link(self.pending.webview_url)
-        return self._autocomplete(self.pending.webview_url, self.phone[-4:])
+        return self._autocomplete(self.pending.webview_url, stage_otp(self.phone), SANDBOX_TEST_PIN)
 
     def _start_payment(self) -> str:
         pending = self.ovo.start_payment(self.phone, self.amount.value)
         self.pending, self.last_reference = pending, pending.partner_reference_no
         self._show_link(pending.webview_url)
-        return self._autocomplete(pending.webview_url, "123456")
+        return self._autocomplete(pending.webview_url, SANDBOX_TEST_PIN)
 
-    def _autocomplete(self, url: str, code: str) -> str:
+    def _autocomplete(self, url: str, *codes: str) -> str:
         if self.ovo.complete_webview is None:
             return "Open the webview, then paste the callback URL and press 'Finish webview step'."
-        self.callback.value = self.ovo.complete_webview(url, code)
+        self.callback.value = self.ovo.complete_webview(url, *codes)
         return "Sandbox: the webview step was completed headlessly; press 'Finish webview step'."
 
     def _finish(self) -> Any:

@@ -20,6 +20,7 @@ CLOSED = "081200000002"
 UNREGISTERED = "081200000003"
 LOCKED = "081200000004"
 POINTS = "081200000005"
+PIN = "123456"
 
 
 @dataclass
@@ -43,6 +44,13 @@ class Harness:
         options: dict[str, Any] = {"channel_id": self.partner.channel_id, **overrides}
         return SnapRequestBuilder(self.partner.client_id, self.partner.client_secret, self.partner.private_key,
                                   **options)
+
+    def set_partner(self, **columns: Any) -> None:
+        """Change the default partner's settings in the sandbox's store (lenient, production...)."""
+        with self.sandbox.store.transaction():
+            for column, value in columns.items():
+                self.sandbox.store.run(f"UPDATE partners SET {column} = ? WHERE client_id = ?", value,
+                                       self.partner.client_id)
 
     def call(self, api: str, body: Any = None, *, builder: SnapRequestBuilder | None = None,
              **options: Any) -> httpx.Response:
@@ -71,7 +79,7 @@ class Harness:
 
     def bind(self, phone: str = RICH) -> Bound:
         answer = self.start_binding(phone)
-        outcome = self.sandbox.webview_submit(self.webview_url(answer, answer["linkageToken"]), phone[-4:])
+        outcome = self.sandbox.webview_submit(self.webview_url(answer, answer["linkageToken"]), phone[-4:], PIN)
         assert outcome.ok and outcome.response, outcome
         response = self.call("b2b2c_token", {"grantType": "AUTHORIZATION_CODE",
                                              "authCode": outcome.response["authCode"]}, token=answer["linkageToken"])

@@ -81,6 +81,9 @@ def test_binding_webview_wrong_then_right_otp(page: Any, served: tuple[Any, Any,
     shot(page, "02-binding-wrong-otp")
     page.get_by_label("OTP code").fill(otp)
     page.get_by_role("button", name="Continue").click()
+    assert page.get_by_role("status").inner_text() == "OTP accepted. Enter your OVO Security PIN."
+    page.get_by_label("Security PIN").fill("123456")  # binding is 2FA: the OTP, then the PIN
+    page.get_by_role("button", name="Continue").click()
     page.wait_for_url(f"{server.url}/_sandbox/callback?*")
     response = json.loads(parse_qs(urlsplit(page.url).query)["response"][0])
     assert response["displayMsg"] == "SUCCESS" and len(response["authCode"]) == 22
@@ -216,6 +219,8 @@ def test_binding_notebook_and_panel_in_jupyterlab(browser: Any, jupyterlab: tupl
     assert "4 attempts left" in webview.get_by_role("alert").inner_text()
     customer = panel.get_by_role("combobox").input_value()
     webview.get_by_label("OTP code").fill(customer[-4:])
+    webview.get_by_role("button", name="Continue").click()
+    webview.get_by_label("Security PIN").fill("123456")
     webview.get_by_role("button", name="Continue").click()
     webview.wait_for_url("https://partner.example.com/ovo/callback?*")
     lab.bring_to_front()

@@ -131,9 +131,9 @@ def test_wrong_otp_and_pin_in_the_webview(ovo: Ovo) -> None:
 
 
 def test_blocked_pin_and_insufficient_funds(ovo: Ovo) -> None:
-    ovo.bind(LOCKED)
     with pytest.raises(WebviewError, match="permanently"):
-        ovo.pay(LOCKED, "1000")
+        ovo.bind(LOCKED)  # the binding webview asks the Security PIN after the OTP
+    assert not ovo.is_bound(LOCKED)
     ovo.bind(BROKE)
     with pytest.raises(InsufficientFundsError, match="balance IDR 1000.00 is below IDR 5000.00"):
         ovo.pay(BROKE, "5000")
@@ -143,7 +143,7 @@ def test_blocked_pin_and_insufficient_funds(ovo: Ovo) -> None:
 def test_input_is_refused_before_any_call(ovo: Ovo) -> None:
     ovo.bind(RICH)
     before = len(scenarios(ovo))
-    for amount, message in (("-5", "negative"), ("10.001", "two decimals"), ("abc", "not a number")):
+    for amount, message in (("-5", "negative"), ("10.001", "two decimals"), ("abc", "not a plain number")):
         with pytest.raises(ValidationError, match=message):
             ovo.pay(RICH, amount)
     with pytest.raises(ValidationError, match="partnerReferenceNo"):
@@ -215,7 +215,7 @@ def test_webview_by_hand_with_start_and_finish(ovo: Ovo) -> None:
     pending = ovo.start_binding(RICH, state="signup-42")
     assert pending.webview_url.startswith("http://ovo-sandbox.local/cellblockui/partner/activation?")
     assert "destination=https%3A%2F%2Fpartner.example.com%2Fovo%2Fcallback" in pending.webview_url
-    callback = ovo.sandbox.webview_submit(pending.webview_url, "7890").callback_url
+    callback = ovo.sandbox.webview_submit(pending.webview_url, "7890", "123456").callback_url
     with pytest.raises(WebviewError, match="no 'response' parameter"):
         ovo.finish_binding(pending, "https://partner.example.com/ovo/callback?x=1")
     with pytest.raises(WebviewError, match="not this binding"):

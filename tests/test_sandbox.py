@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from sandbox_harness import BROKE, CALLBACK, CLOSED, LOCKED, POINTS, RICH, UNREGISTERED, Harness
+from sandbox_harness import BROKE, CALLBACK, CLOSED, LOCKED, PIN, POINTS, RICH, UNREGISTERED, Harness
 
 from ovo_nb import signing
 from ovo_nb.sandbox import Store
@@ -126,10 +126,10 @@ def test_lookup_states(h: Harness) -> None:
 
 
 def test_tokens_and_their_lifetimes(h: Harness) -> None:
-    answer = h.call("b2b_token", {"grantType": "CLIENT_CREDENTIALS"}).json()
+    answer = h.call("b2b_token", {"grantType": "client_credentials"}).json()
     assert (answer["responseCode"], answer["tokenType"], answer["expiresIn"]) == ("2007300", "Bearer", "900")
     bound = h.bind(RICH)
-    refreshed = h.call("b2b2c_token", {"grantType": "refresh_token", "refreshToken": bound.refresh}).json()
+    refreshed = h.call("b2b2c_token", {"grantType": "REFRESH_TOKEN", "refreshToken": bound.refresh}).json()
     assert refreshed["responseCode"] == "2007400" and refreshed["accessToken"] != bound.access
     assert refreshed["additionalInfo"]["ilp"].startswith("ILP")
     assert code(h.call("balance_inquiry", {}, token=refreshed["accessToken"])) == "2001100"
@@ -143,6 +143,7 @@ def test_tokens_and_their_lifetimes(h: Harness) -> None:
 
 def test_hex_signatures_and_spaced_bodies_are_accepted(h: Harness) -> None:
     h.builder = h.make_builder(encoding="hex")
+    h.set_partner(lenient=1)  # other body-hash forms are a tolerance: flagged, and only for lenient partners
     bound = h.bind(RICH)
     request = h.builder.build("balance_inquiry", {"partnerReferenceNo": "BAL-1"}, token=bound.access)
     assert len(request.headers["X-SIGNATURE"]) == 128
@@ -159,10 +160,11 @@ def test_hex_signatures_and_spaced_bodies_are_accepted(h: Harness) -> None:
         response = h.send(httpx.Request("POST", template.url, content=spaced, headers=headers))
         assert code(response) == "2001100", response.text
         assert response.headers["X-Sandbox-Body-Hash-Form"] == form
+        warnings = response.json().get("_sandbox", {}).get("warnings", [])
+        assert (form == "raw") == any("hashes the body as 'raw'" in w for w in warnings)
         if form == "raw":
             raw_signed = dict(headers)
-    with h.sandbox.store.transaction():
-        h.sandbox.store.run("UPDATE partners SET strict_body_hash = 1")
+    h.set_partner(lenient=0)
     strict = h.send(httpx.Request("POST", template.url, content=spaced, headers={
         **raw_signed, "x-external-id": "123456789"}))
     assert code(strict) == "4011100" and strict.json()["_sandbox"]["mismatch"] == "body"
@@ -192,7 +194,7 @@ def test_webview_rules(h: Harness) -> None:
         h.sandbox.webview_submit(h.webview_url(answer, token, destination="https://evil.example/steal"), "7890")
     with pytest.raises(WebviewRefusal, match="token does not match"):
         h.sandbox.webview_submit(h.webview_url(answer, token + "x"), "7890")
-    outcome = h.sandbox.webview_submit(h.webview_url(answer, token, state="order-42"), "7890")
+    outcome = h.sandbox.webview_submit(h.webview_url(answer, token, state="order-42"), "7890", PIN)
     assert outcome.callback_url and outcome.response
     parts = urlsplit(outcome.callback_url)
     query = parse_qs(parts.query)
@@ -209,7 +211,8 @@ def test_webview_rules(h: Harness) -> None:
 
 
 def test_locked_pin_customer_cannot_pay(h: Harness) -> None:
-    bound = h.bind(LOCKED)
+    bound = h.bind(RICH)
+    h.sandbox.update_customer(RICH, pin_locked=True)  # blocked after binding (6 wrong PINs elsewhere)
     first = h.call("debit_payment", h.payment_body("INV-1"), token=bound.access).json()
     outcome = h.sandbox.webview_submit(h.webview_url(first, bound.access), "123456")
     assert not outcome.ok and "permanently" in outcome.message
@@ -224,7 +227,9 @@ def test_webview_pages_for_people(h: Harness) -> None:
         "<body>")[1].split("action=")[0]
     wrong = h.http.post(url, data={"code": "1111"})
     assert wrong.status_code == 200 and "4 attempts left" in wrong.text
-    right = h.http.post(url, data={"code": "7890"})
+    otp = h.http.post(url, data={"code": "7890"})
+    assert otp.status_code == 200 and "Security PIN" in otp.text and "OTP accepted" in otp.text
+    right = h.http.post(url, data={"code": PIN})
     assert right.status_code == 303
     location = right.headers["Location"]
     assert location.startswith(CALLBACK + "?response=") and "state=s1" in location

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sandbox_harness import BROKE, CLOSED, RICH, UNREGISTERED, Bound, Harness
+from sandbox_harness import BROKE, CLOSED, PIN, RICH, UNREGISTERED, Bound, Harness
 
 from ovo_nb import signing
 from ovo_nb.keys import generate_private_key
@@ -219,7 +219,7 @@ def b2b2c_wrong_auth_code(h: Harness) -> httpx.Response:
 
 def b2b2c_expired_linkage(h: Harness) -> httpx.Response:
     answer = h.start_binding()
-    outcome = h.sandbox.webview_submit(h.webview_url(answer, answer["linkageToken"]), RICH[-4:])
+    outcome = h.sandbox.webview_submit(h.webview_url(answer, answer["linkageToken"]), RICH[-4:], PIN)
     assert outcome.response
     h.sandbox.advance_clock(6 * 60)
     return h.call("b2b2c_token", {"grantType": "AUTHORIZATION_CODE", "authCode": outcome.response["authCode"]},
@@ -376,9 +376,10 @@ def single_use_token_for_a_new_reference(h: Harness) -> httpx.Response:
 def payment_completed_after_expiry(h: Harness) -> httpx.Response:
     customer = bound(h)
     first = pay_first(h, customer, "INV-1").json()
+    assert h.http.get(h.webview_url(first, customer.access)).status_code == 200  # the customer opens the page
     h.sandbox.advance_clock(14 * 60)
     token = h.single_use_token(first, customer.access)
-    h.sandbox.advance_clock(2 * 60)
+    h.sandbox.advance_clock(2 * 60)  # 16 minutes after opening
     return h.call("debit_payment", h.payment_body("INV-1"), token=token)
 
 
@@ -399,7 +400,7 @@ def generate_token_bad_code(h: Harness) -> httpx.Response:
 
 def binding_code_as_payment_code(h: Harness) -> httpx.Response:
     answer = h.start_binding()
-    outcome = h.sandbox.webview_submit(h.webview_url(answer, answer["linkageToken"]), RICH[-4:])
+    outcome = h.sandbox.webview_submit(h.webview_url(answer, answer["linkageToken"]), RICH[-4:], PIN)
     assert outcome.response
     return h.call("generate_token", query={"grantType": "authorization_code", "code": outcome.response["authCode"]})
 

@@ -37,7 +37,8 @@ def test_a_whole_flow_over_real_http(served: tuple[Harness, SandboxServer]) -> N
     url = h.webview_url(answer, answer["linkageToken"])
     assert "OTP" in h.http.get(url).text
     assert "4 attempts left" in h.http.post(url, data={"code": "0000"}).text
-    landed = h.http.post(url, data={"code": "7890"})
+    assert "Security PIN" in h.http.post(url, data={"code": "7890"}).text
+    landed = h.http.post(url, data={"code": "123456"})
     assert landed.status_code == 303
     code = json.loads(httpx.URL(landed.headers["Location"]).params["response"])["authCode"]
     tokens = h.call("b2b2c_token", {"grantType": "AUTHORIZATION_CODE", "authCode": code},

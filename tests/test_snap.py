@@ -80,8 +80,9 @@ def test_amounts_render_with_two_decimals(given: object, wire: str) -> None:
 
 @pytest.mark.parametrize(
     ("given", "message"),
-    [(-1, "negative"), ("NaN", "finite"), ("Infinity", "finite"), ("1.005", "two decimals"),
-     ("10.000,00", "comma"), ("abc", "not a number"), (True, "boolean"), ([1], "type"),
+    [(-1, "negative"), ("NaN", "plain number"), ("Infinity", "plain number"), (float("inf"), "plain number"),
+     ("1e400", "plain number"), ("１００００.００", "digits 0-9"), ("١٠٠٠", "digits 0-9"), ("1.005", "two decimals"),
+     ("10.000,00", "comma"), ("abc", "not a plain number"), (True, "boolean"), ([1], "type"),
      ("1" * 17, "16 integer digits"), (0, "zero")],
 )
 def test_bad_amounts_are_refused_with_a_reason(given: object, message: str) -> None:

@@ -87,27 +87,29 @@ class State:
         self.store.record(now_text(now), "token", token[-12:], "issued", kind=kind, phone=phone, binding=binding_id)
         return token, expires
 
-    def check_token(self, token: str | None, client_id: str, kinds: Iterable[str], *, b2b: bool,
-                    service: str | None = None) -> TokenInfo:
+    def token_problem(self, row: Row | None, client_id: str, kinds: tuple[str, ...]) -> str | None:
+        """Why the token in ``row`` cannot be used here, or ``None`` when it can."""
+        if row is None:
+            return "unknown token"
+        if row["client_id"] != client_id:
+            return "token issued to another partner"
+        if row["kind"] not in kinds:
+            return f"a {row['kind']} token where {' or '.join(kinds)} is needed"
+        if row["revoked_at"]:
+            return f"token revoked ({row['revoked_reason']})"
+        if row["expires_at"] and self.now() >= datetime.fromisoformat(row["expires_at"]):
+            return "token expired"
+        return None
+
+    def check_token(self, token: str | None, client_id: str, kinds: Iterable[str], *, b2b: bool) -> TokenInfo:
         """Validate a bearer token; 401xx03/04 when missing, 401xx01/02 when invalid."""
         missing, invalid = ("03", "01") if b2b else ("04", "02")
         if not token:
-            raise SnapError(401, missing, service=service)
+            raise SnapError(401, missing)
         row = self.store.one("SELECT * FROM tokens WHERE token = ?", token)
-        kinds = tuple(kinds)
-        problem = None
-        if row is None:
-            problem = "unknown token"
-        elif row["client_id"] != client_id:
-            problem = "token issued to another partner"
-        elif row["kind"] not in kinds:
-            problem = f"a {row['kind']} token where {' or '.join(kinds)} is needed"
-        elif row["revoked_at"]:
-            problem = f"token revoked ({row['revoked_reason']})"
-        elif row["expires_at"] and self.now() >= datetime.fromisoformat(row["expires_at"]):
-            problem = "token expired"
+        problem = self.token_problem(row, client_id, tuple(kinds))
         if problem or row is None:
-            raise SnapError(401, invalid, service=service, extra={"_sandbox": {"hint": problem}})
+            raise SnapError(401, invalid, extra={"_sandbox": {"hint": problem}})
         return TokenInfo(token, row["kind"], row["phone"], row["binding_id"], row["payment_id"], row["used_at"])
 
     def revoke(self, where: str, args: tuple[Any, ...], reason: str) -> None:
@@ -132,13 +134,33 @@ class State:
         return self.store.one("SELECT * FROM bindings WHERE client_id = ? AND phone = ? AND status = 'ACTIVE'",
                               client_id, phone)
 
-    def unbind(self, binding_id: int | None, reason: str) -> None:
-        """End a binding and revoke every token issued under it."""
+    def unbind(self, client_id: str, phone: str, reason: str) -> None:
+        """End every binding of ``phone`` with this partner, as OVO does on unbinding.
+
+        Every customer token issued for the phone is revoked (access, refresh, linkage,
+        single-use), unused webview authCodes die, open webview pages close and payments still
+        waiting for the PIN are canceled: nothing started before the unbinding can move money.
+        """
         now = now_text(self.now())
-        self.store.run("UPDATE bindings SET status = 'UNBOUND', unbound_at = ? WHERE id = ? AND status != 'UNBOUND'",
-                       now, binding_id)
-        self.revoke("binding_id = ?", (binding_id,), reason)
-        self.store.record(now, "binding", str(binding_id), "unbound", reason=reason)
+        bindings = self.store.all("SELECT id FROM bindings WHERE client_id = ? AND phone = ? AND status != 'UNBOUND'",
+                                  client_id, phone)
+        self.store.run("UPDATE bindings SET status = 'UNBOUND', unbound_at = ? WHERE client_id = ? AND phone = ?"
+                       " AND status != 'UNBOUND'", now, client_id, phone)
+        self.revoke("client_id = ? AND phone = ?", (client_id, phone), reason)
+        self.store.run("UPDATE auth_codes SET used_at = ? WHERE client_id = ? AND phone = ? AND used_at IS NULL",
+                       now, client_id, phone)
+        self.store.run("UPDATE webview_sessions SET status = 'CLOSED' WHERE client_id = ? AND phone = ?"
+                       " AND status = 'PENDING'", client_id, phone)
+        self.store.run("UPDATE payments SET status = '05', status_desc = 'Canceled: customer unbound'"
+                       " WHERE client_id = ? AND phone = ? AND status IN ('01', '02')", client_id, phone)
+        for binding in bindings:
+            self.store.record(now, "binding", str(binding["id"]), "unbound", reason=reason)
+
+    def unbind_everywhere(self, phone: str, reason: str) -> None:
+        """Unbind ``phone`` from every partner (account closed, phone number changed, unlinked in the app)."""
+        for row in self.store.all("SELECT DISTINCT client_id FROM bindings WHERE phone = ? AND status != 'UNBOUND'",
+                                  phone):
+            self.unbind(row["client_id"], phone, reason)
 
     def move(self, customer: Row, pay_method: str, delta: Decimal, entry: str, client_id: str | None,
              now: datetime, *, payment_id: int | None = None, refund_id: int | None = None, note: str = "") -> Decimal:

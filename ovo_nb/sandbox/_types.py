@@ -115,7 +115,15 @@ class SnapError(Exception):
 
 
 class WebviewRefusal(Exception):
-    """The webview cannot go on (bad link, unregistered destination, expired page)."""
+    """The webview cannot go on (bad link, unregistered destination, expired page).
+
+    ``redirect`` is the partner's error-redirect URL with OVO's failure response, when the
+    link was genuine but the step can no longer finish and the partner registered one.
+    """
+
+    def __init__(self, message: str, redirect: str | None = None) -> None:
+        super().__init__(message)
+        self.redirect = redirect
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,10 @@ class WebviewOutcome:
     message: str
     attempts_left: int
     callback_url: str | None = None
+    """Where the browser goes: the partner's callback on success, its error URL on a final failure."""
     response: dict[str, Any] | None = None
+    next_step: str | None = None
+    """``PIN`` when the binding webview accepted the OTP and now asks the Security PIN."""
 
 
 @dataclass(frozen=True)

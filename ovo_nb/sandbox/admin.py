@@ -7,10 +7,11 @@
 | GET | ``/_sandbox/partners/{clientId}`` | a partner's settings (never its secret) |
 | POST | ``/_sandbox/customers`` | add an OVO account |
 | GET/PATCH | ``/_sandbox/customers/{phone}`` | read, set balances/status, lock the PIN, change the phone |
+| POST | ``/_sandbox/customers/{phone}/unlink`` | ``{"clientId"}`` (optional): the customer unlinks in the OVO app |
 | GET | ``/_sandbox/clock`` | business time and its offset |
 | POST | ``/_sandbox/clock/advance`` | ``{"seconds": N}``: expire tokens, close windows, lift blocks |
 | POST/DELETE | ``/_sandbox/faults`` | inject ``{"api", "kind", "count", "delaySeconds"}`` / clear all |
-| POST | ``/_sandbox/webview/complete`` | ``{"url", "code"}``: enter an OTP/PIN headlessly |
+| POST | ``/_sandbox/webview/complete`` | ``{"url", "code"}``, or ``"codes": [OTP, PIN]`` for a binding |
 | GET | ``/_sandbox/settlement.csv`` | OVO's side of reconciliation |
 | PATCH | ``/_sandbox/payments/{partnerReferenceNo}`` | a deliberate discrepancy: ``{"amount", "status"}`` |
 | GET | ``/_sandbox/callback`` | a landing page for webview redirects on this machine |
@@ -35,6 +36,7 @@ from urllib.parse import parse_qs
 
 from ..errors import OvoNbError
 from ..keys import Credentials, encrypt_credentials, load_public_key
+from ..snap import SANDBOX_TEST_PIN
 from ._types import FAULT_KINDS, SandboxClock, SandboxRequest, SandboxResponse, WebviewOutcome, WebviewRefusal
 from .pages import callback_page
 
@@ -63,19 +65,22 @@ class SandboxOps(Protocol):
         name: str = "", merchant_id: str | None = None, callback_urls: Iterable[str] = (),
         error_urls: Iterable[str] = (), ip_whitelist: Iterable[str] = (), production: bool = False,
         daily_refund_limit: str | None = None, refund_window_days: int = ..., recurring_allowed: bool = True,
-        strict_body_hash: bool = False, channel_id: str = ...,
+        lenient: bool = False, channel_id: str = ...,
     ) -> tuple[str, str]: ...
 
     def partner_view(self, client_id: str) -> dict[str, Any] | None: ...
 
-    def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0", pin: str = ...,
-                     status: str = "ACTIVE", registered: bool = True, pin_locked: bool = False) -> str: ...
+    def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
+                     pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
+                     pin_locked: bool = False) -> str: ...
 
     def update_customer(self, phone: str, **changes: Any) -> dict[str, Any]: ...
 
     def customer_view(self, phone: str) -> dict[str, Any]: ...
 
-    def webview_submit(self, url: str, code: str) -> WebviewOutcome: ...
+    def unlink_in_app(self, phone: str, client_id: str | None = None) -> list[str]: ...
+
+    def webview_submit(self, url: str, *codes: str) -> WebviewOutcome: ...
 
     def tamper_payment(self, partner_reference_no: str, *, amount: str | None = None,
                        status: str | None = None) -> None: ...
@@ -95,7 +100,7 @@ class Field:
     """One admin body field: its JSON type, whether it is required, and its bounds."""
 
     kind: str
-    """``str``, ``bool``, ``int``, ``number``, ``amount`` (a decimal string or integer), ``strings``."""
+    """``str``, ``bool``, ``int``, ``number``, ``amount`` (a decimal string or integer), ``strings``, ``tables``."""
     required: bool = False
     low: float | None = None
     high: float | None = None
@@ -103,7 +108,8 @@ class Field:
 
 
 _TYPE_NAMES = {"str": "a string", "bool": "true or false", "int": "a whole number", "number": "a number",
-               "amount": "an IDR amount like \"10000.00\"", "strings": "a list of strings"}
+               "amount": "an IDR amount like \"10000.00\"", "strings": "a list of strings",
+               "tables": "a list of tables"}
 
 
 def _check(name: str, spec: Field, value: Any) -> Any:
@@ -117,6 +123,7 @@ def _check(name: str, spec: Field, value: Any) -> Any:
         or (isinstance(value, int) and not isinstance(value, bool)),
         "strings": isinstance(value, list) and len(value) <= 100
         and all(isinstance(item, str) and len(item) <= 2048 for item in value),
+        "tables": isinstance(value, list) and all(isinstance(item, dict) for item in value),
     }[kind]
     if not ok:
         raise AdminError(f"{name} must be {_TYPE_NAMES[kind]}; got {json.dumps(value)[:60]}.")
@@ -129,7 +136,7 @@ def _check(name: str, spec: Field, value: Any) -> Any:
 def read_body(body: Any, schema: dict[str, Field]) -> dict[str, Any]:
     """The body's fields, checked against ``schema``; absent optional fields are left out."""
     if not isinstance(body, dict):
-        raise AdminError("The admin API takes a JSON object.")
+        raise AdminError("Expected an object of named fields.")
     unknown = sorted(set(body) - set(schema))
     if unknown:
         raise AdminError(f"Unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
@@ -149,7 +156,7 @@ PARTNER = {
     "name": Field("str"), "callbackUrls": Field("strings"), "errorRedirectUrls": Field("strings"),
     "ipWhitelist": Field("strings"), "production": Field("bool"), "dailyRefundLimit": Field("amount"),
     "refundWindowDays": Field("int", low=1, high=3650), "recurringAllowed": Field("bool"),
-    "strictBodyHash": Field("bool"),
+    "lenient": Field("bool"),
 }
 CUSTOMER = {
     "phone": Field("str", required=True, max_len=32), "name": Field("str"), "cash": Field("amount"),
@@ -160,13 +167,15 @@ CUSTOMER_CHANGE = {
     "cash": Field("amount"), "points": Field("amount"), "status": Field("str", max_len=16),
     "pinLocked": Field("bool"), "newPhone": Field("str", max_len=32),
 }
+UNLINK = {"clientId": Field("str", max_len=64)}
 CLOCK = {"seconds": Field("number", required=True, low=0.001, high=MAX_CLOCK_ADVANCE_SECONDS)}
 FAULT = {
     "api": Field("str", required=True, max_len=64), "kind": Field("str", required=True, max_len=64),
     "count": Field("int", low=1, high=MAX_FAULT_COUNT),
     "delaySeconds": Field("number", low=0, high=MAX_FAULT_DELAY_SECONDS),
 }
-WEBVIEW = {"url": Field("str", required=True, max_len=8192), "code": Field("str", required=True, max_len=16)}
+WEBVIEW = {"url": Field("str", required=True, max_len=8192), "code": Field("str", max_len=16),
+           "codes": Field("strings")}
 TAMPER = {"amount": Field("amount"), "status": Field("str", max_len=2)}
 
 
@@ -214,7 +223,7 @@ def _route(sandbox: SandboxOps, method: str, parts: list[str], body: Any, query:
             fields = read_body(body, CUSTOMER)
             phone = sandbox.add_customer(
                 fields["phone"], name=fields.get("name", ""), cash=fields.get("cash", "0"),
-                points=fields.get("points", "0"), pin=fields.get("pin", "123456"),
+                points=fields.get("points", "0"), pin=fields.get("pin", SANDBOX_TEST_PIN),
                 status=fields.get("status", "ACTIVE"), registered=fields.get("registered", True),
                 pin_locked=fields.get("pinLocked", False))
             return _reply(201, sandbox.customer_view(phone))
@@ -225,6 +234,9 @@ def _route(sandbox: SandboxOps, method: str, parts: list[str], body: Any, query:
             return _reply(200, sandbox.update_customer(
                 phone, cash=fields.get("cash"), points=fields.get("points"), status=fields.get("status"),
                 pin_locked=fields.get("pinLocked"), new_phone=fields.get("newPhone")))
+        case "POST", ["customers", phone, "unlink"]:
+            fields = read_body(body, UNLINK)
+            return _reply(200, {"unlinked": sandbox.unlink_in_app(phone, fields.get("clientId"))})
         case "GET", ["clock"]:
             return _reply(200, {"now": sandbox.clock.now().isoformat(),
                                 "offsetSeconds": sandbox.clock.offset.total_seconds()})
@@ -241,10 +253,13 @@ def _route(sandbox: SandboxOps, method: str, parts: list[str], body: Any, query:
             return _reply(200, {"ok": True})
         case "POST", ["webview", "complete"]:
             fields = read_body(body, WEBVIEW)
-            outcome = sandbox.webview_submit(fields["url"], fields["code"])
+            codes = [fields["code"]] if "code" in fields else fields.get("codes", [])
+            if not codes:
+                raise AdminError("Give code (one OTP or PIN) or codes (the OTP, then the PIN, for a binding).")
+            outcome = sandbox.webview_submit(fields["url"], *codes)
             return _reply(200 if outcome.ok else 422, {
                 "ok": outcome.ok, "message": outcome.message, "attemptsLeft": outcome.attempts_left,
-                "callbackUrl": outcome.callback_url, "response": outcome.response})
+                "nextStep": outcome.next_step, "callbackUrl": outcome.callback_url, "response": outcome.response})
         case "PATCH", ["payments", reference]:
             fields = read_body(body, TAMPER)
             sandbox.tamper_payment(reference, amount=fields.get("amount"), status=fields.get("status"))
@@ -266,7 +281,7 @@ def _register_partner(sandbox: SandboxOps, fields: dict[str, Any]) -> SandboxRes
         callback_urls=fields.get("callbackUrls", []), error_urls=fields.get("errorRedirectUrls", []),
         ip_whitelist=fields.get("ipWhitelist", []), production=fields.get("production", False),
         daily_refund_limit=fields.get("dailyRefundLimit"), refund_window_days=fields.get("refundWindowDays", 60),
-        recurring_allowed=fields.get("recurringAllowed", True), strict_body_hash=fields.get("strictBodyHash", False))
+        recurring_allowed=fields.get("recurringAllowed", True), lenient=fields.get("lenient", False))
     view = sandbox.partner_view(client_id)
     assert view is not None
     pair = encrypt_credentials(key, Credentials(client_id, secret, {"merchant_id": view["merchant_id"],

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from ..snap import REFUND_WINDOW_DAYS, Endpoint, format_timestamp, match_endpoint
+from ..snap import REFUND_WINDOW_DAYS, SANDBOX_TEST_PIN, Endpoint, format_timestamp, match_endpoint
 from . import ops, webview
 from ._state import State
 from ._types import SandboxClock, SandboxRequest, SandboxResponse, SnapError, WebviewOutcome
@@ -87,9 +87,10 @@ class Sandbox:
                 for step in IN_STATE_STEPS:
                     step(self.state, call)
                 status, payload = HANDLERS[api.name](self.state, call)
-            response = self._json(status, payload, call.headers)
+            response = self._json(status, self._flagged(payload, call), call.headers)
         except SnapError as error:
-            response = self._json(error.http_status, error.body(self._error_service(call, error)), call.headers)
+            payload = self._flagged(error.body(self._error_service(call, error)), call)
+            response = self._json(error.http_status, payload, call.headers)
             if call.external is not None:  # the refused call still used its X-EXTERNAL-ID
                 with self.store.transaction():
                     self.store.run("INSERT OR IGNORE INTO external_ids VALUES (?, ?, ?)", *call.external)
@@ -101,6 +102,13 @@ class Sandbox:
         return response
 
     @staticmethod
+    def _flagged(payload: dict[str, Any], call: Call) -> dict[str, Any]:
+        """The answer, with what was accepted only out of tolerance in ``_sandbox.warnings``."""
+        if call.warnings:
+            payload = {**payload, "_sandbox": {**payload.get("_sandbox", {}), "warnings": call.warnings}}
+        return payload
+
+    @staticmethod
     def _error_service(call: Call, error: SnapError) -> str:
         if call.dialect == "ovo" and call.api.name == "account_unbinding" and (error.http_status, error.case) == (
                 401, "00"):
@@ -109,9 +117,9 @@ class Sandbox:
 
     # ================================================================= the webview, headless
 
-    def webview_submit(self, url: str, code: str) -> WebviewOutcome:
-        """Enter an OTP or PIN in the webview at ``url``, as a customer would."""
-        return webview.submit(self.state, url, code)
+    def webview_submit(self, url: str, *codes: str) -> WebviewOutcome:
+        """Enter codes in the webview at ``url`` as a customer would: the OTP, then (binding) the PIN."""
+        return webview.submit(self.state, url, *codes)
 
     # ================================================================= operator's controls
 
@@ -131,17 +139,18 @@ class Sandbox:
         name: str = "", merchant_id: str | None = None, callback_urls: Iterable[str] = (),
         error_urls: Iterable[str] = (), ip_whitelist: Iterable[str] = (), production: bool = False,
         daily_refund_limit: str | None = None, refund_window_days: int = REFUND_WINDOW_DAYS,
-        recurring_allowed: bool = True, strict_body_hash: bool = False, channel_id: str = "95221",
+        recurring_allowed: bool = True, lenient: bool = False, channel_id: str = "95221",
     ) -> tuple[str, str]:
         """Onboard a partner the way OVO does; returns (client id, client secret)."""
         return ops.register_partner(
             self.state, public_key_pem, client_id=client_id, client_secret=client_secret, name=name,
             merchant_id=merchant_id, callback_urls=callback_urls, error_urls=error_urls, ip_whitelist=ip_whitelist,
             production=production, daily_refund_limit=daily_refund_limit, refund_window_days=refund_window_days,
-            recurring_allowed=recurring_allowed, strict_body_hash=strict_body_hash, channel_id=channel_id)
+            recurring_allowed=recurring_allowed, lenient=lenient, channel_id=channel_id)
 
-    def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0", pin: str = "123456",
-                     status: str = "ACTIVE", registered: bool = True, pin_locked: bool = False) -> str:
+    def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
+                     pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
+                     pin_locked: bool = False) -> str:
         """Create (or replace) an OVO account; returns the normalised phone."""
         return ops.add_customer(self.state, phone, name=name, cash=cash, points=points, pin=pin, status=status,
                                 registered=registered, pin_locked=pin_locked)
@@ -149,6 +158,10 @@ class Sandbox:
     def update_customer(self, phone: str, **changes: Any) -> dict[str, Any]:
         """Set balances or status, lock the PIN, or change the phone number (which breaks every token)."""
         return ops.update_customer(self.state, phone, **changes)
+
+    def unlink_in_app(self, phone: str, client_id: str | None = None) -> list[str]:
+        """The customer unlinks a partner (or all) in the OVO app: its tokens stop working."""
+        return ops.unlink_in_app(self.state, phone, client_id)
 
     def customer_view(self, phone: str) -> dict[str, Any]:
         return ops.customer_view(self.state, phone)

@@ -21,6 +21,8 @@ from ._state import Row, State
 from ._types import REQUIRE_CHANNEL_ID, SandboxRequest, SnapError, TokenInfo
 from .signatures import BodyForms, verify_signature
 
+JAKARTA_OFFSET = "+07:00"
+
 Answer = tuple[int, dict[str, Any]]
 """A handler's result: HTTP status and the JSON body."""
 
@@ -39,6 +41,8 @@ class Call:
     """The X-EXTERNAL-ID kept for this call: (client id, day, id)."""
     headers: dict[str, str] = field(default_factory=dict)
     """Extra response headers (which body form the signature matched)."""
+    warnings: list[str] = field(default_factory=list)
+    """What was accepted only out of tolerance (lenient partners); answered in ``_sandbox.warnings``."""
 
     @property
     def dialect(self) -> str:
@@ -57,6 +61,13 @@ class Call:
     @property
     def client_id(self) -> str:
         return str(self.client["client_id"])
+
+    def tolerate(self, what: str, refusal: SnapError) -> None:
+        """Accept ``what`` with a warning from a lenient partner; refuse it from a strict one."""
+        if self.partner is not None and self.partner["lenient"]:
+            self.warnings.append(what)
+            return
+        raise refusal
 
 
 Step = Callable[[State, Call], None]
@@ -106,7 +117,12 @@ def client(st: State, call: Call) -> None:
 
 
 def timestamp(st: State, call: Call) -> None:
-    """4. X-TIMESTAMP is within the window of OVO's clock."""
+    """4. X-TIMESTAMP is in Jakarta time (+07:00) and within the window of OVO's clock."""
+    if not call.timestamp.endswith(JAKARTA_OFFSET):
+        call.tolerate(
+            f"X-TIMESTAMP {call.timestamp} is not in Jakarta time; OVO expects yyyy-MM-ddTHH:mm:ss.SSS+07:00.",
+            SnapError(400, "01", field="X-TIMESTAMP", extra={"_sandbox": {
+                "hint": "Send Jakarta time with its offset, e.g. 2026-11-28T13:42:13.092+07:00 (not UTC 'Z')."}}))
     if abs(parse_timestamp(call.timestamp) - st.clock.wall()) > TIMESTAMP_WINDOW:
         raise SnapError(401, "00", reason="Invalid Timestamp",
                         extra={"_sandbox": {"serverTime": format_timestamp(st.clock.wall()),
@@ -120,9 +136,11 @@ def signature(st: State, call: Call) -> None:
         kind = SignatureKind.SYMMETRIC  # the devsite signs every non-token call symmetrically
     assert call.forms is not None
     form = verify_signature(kind, call.client, call.request, call.timestamp, call.forms,
-                            bearer(call.request.header("Authorization")))
+                            signed_token(call.request.header("Authorization")))
     if form:
         call.headers["X-Sandbox-Body-Hash-Form"] = form
+        if form != "minified":
+            call.warnings.append(f"The signature hashes the body as {form!r}; SNAP hashes minify(body).")
 
 
 PRE_STATE_STEPS: tuple[Step, ...] = (parse_body, signature_headers, client, timestamp, signature)
@@ -159,26 +177,35 @@ def required_header(request: SandboxRequest, name: str) -> str:
     return value.strip()
 
 
-def bearer(value: str | None) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header."""
+def signed_token(value: str | None) -> str:
+    """The token a symmetric signature covers: the Authorization value without its ``Bearer ``."""
+    text = (value or "").strip()
+    return text[7:].strip() if text.lower().startswith("bearer ") else text
+
+
+def bearer(call: Call, header: str, *, b2b: bool) -> str:
+    """The token of ``<header>: Bearer <token>``; '' when absent, 401 when not in that form."""
+    value = (call.request.header(header) or "").strip()
     if not value:
         return ""
-    scheme, _, token = value.strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else value.strip()
+    scheme, _, token = value.partition(" ")
+    if scheme != "Bearer" or not token.strip():
+        raise SnapError(401, "01" if b2b else "02", extra={"_sandbox": {
+            "hint": f"{header} must be 'Bearer <token>' (the word Bearer, one space, the token)."}})
+    return token.strip()
 
 
 def b2b_token(st: State, call: Call, header: str = "Authorization") -> TokenInfo:
     """7. The partner's B2B token."""
-    return st.check_token(bearer(call.request.header(header)), call.client_id, ("b2b",), b2b=True)
+    return st.check_token(bearer(call, header, b2b=True), call.client_id, ("b2b",), b2b=True)
 
 
 def customer_token(st: State, call: Call, kinds: Iterable[str]) -> TokenInfo:
     """7. The customer token: in Authorization (OVO) or Authorization-Customer (ASPI, after the B2B token)."""
     if call.dialect == "aspi":
         b2b_token(st, call)
-        return st.check_token(bearer(call.request.header("Authorization-Customer")), call.client_id, kinds,
-                              b2b=False)
-    return st.check_token(bearer(call.request.header("Authorization")), call.client_id, kinds, b2b=False)
+        return st.check_token(bearer(call, "Authorization-Customer", b2b=False), call.client_id, kinds, b2b=False)
+    return st.check_token(bearer(call, "Authorization", b2b=False), call.client_id, kinds, b2b=False)
 
 
 def device_headers(call: Call, *, transactional: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 import json
 import secrets
 import uuid
@@ -19,7 +20,15 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..keys import load_public_key, public_key_pem
-from ..snap import ENDPOINTS, REFUND_WINDOW_DAYS, TRANSACTION_STATUSES, format_amount, normalize_phone, parse_amount
+from ..snap import (
+    ENDPOINTS,
+    REFUND_WINDOW_DAYS,
+    SANDBOX_TEST_PIN,
+    TRANSACTION_STATUSES,
+    format_amount,
+    normalize_phone,
+    parse_amount,
+)
 from ._state import State, now_text
 from ._types import FAULT_KINDS
 
@@ -71,10 +80,23 @@ def register_partner(
     name: str = "", merchant_id: str | None = None, callback_urls: Iterable[str] = (),
     error_urls: Iterable[str] = (), ip_whitelist: Iterable[str] = (), production: bool = False,
     daily_refund_limit: str | None = None, refund_window_days: int = REFUND_WINDOW_DAYS,
-    recurring_allowed: bool = True, strict_body_hash: bool = False, channel_id: str = "95221",
+    recurring_allowed: bool = True, lenient: bool = False, channel_id: str = "95221",
 ) -> tuple[str, str]:
-    """Onboard a partner the way OVO does; returns (client id, client secret)."""
+    """Onboard a partner the way OVO does; returns (client id, client secret).
+
+    A production partner needs an IP whitelist (OVO's production checklist): without one,
+    every call would fail "IP not whitelisted", so onboarding refuses it up front.
+    """
     key = load_public_key(public_key.encode())
+    whitelist = [str(entry).strip() for entry in ip_whitelist]
+    if production and not whitelist:
+        raise ValidationError("A production partner needs an IP whitelist (OVO's production checklist): give the "
+                              "public IPs or CIDRs your calls come from.")
+    for entry in whitelist:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValidationError(f"IP whitelist entry {entry!r} is not an IP address or CIDR.") from None
     client_id = client_id or f"oamerchant{secrets.token_hex(3)}"
     client_secret = client_secret or secrets.token_urlsafe(32)
     limit = format_amount(parse_amount(daily_refund_limit)) if daily_refund_limit else None
@@ -84,16 +106,17 @@ def register_partner(
         st.store.run(
             "INSERT INTO partners (client_id, name, client_secret, public_key_pem, merchant_id, channel_id,"
             " callback_urls, error_urls, ip_whitelist, production, daily_refund_limit, refund_window_days,"
-            " recurring_allowed, strict_body_hash, created_at)"
+            " recurring_allowed, lenient, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             client_id, name, client_secret, public_key_pem(key, "pkcs1"), merchant_id or f"M{client_id[-6:].upper()}",
             channel_id, json.dumps(list(callback_urls)), json.dumps(list(error_urls)),
-            json.dumps(list(ip_whitelist)), int(production), limit, refund_window_days, int(recurring_allowed),
-            int(strict_body_hash), now_text(st.now()))
+            json.dumps(whitelist), int(production), limit, refund_window_days, int(recurring_allowed),
+            int(lenient), now_text(st.now()))
     return client_id, client_secret
 
 
-def add_customer(st: State, phone: str, *, name: str = "", cash: str = "0", points: str = "0", pin: str = "123456",
+def add_customer(st: State, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
+                 pin: str = SANDBOX_TEST_PIN,
                  status: str = "ACTIVE", registered: bool = True, pin_locked: bool = False) -> str:
     """Create (or replace) an OVO account; returns the normalised phone."""
     number = normalize_phone(phone)
@@ -131,18 +154,34 @@ def update_customer(st: State, phone: str, **changes: Any) -> dict[str, Any]:
                 raise ValidationError(f"Customer status {status!r} is not ACTIVE or CLOSED.")
             st.store.run("UPDATE customers SET status = ? WHERE phone = ?", status, number)
             if status == "CLOSED":
-                for binding in st.store.all("SELECT id FROM bindings WHERE phone = ? AND status = 'ACTIVE'", number):
-                    st.unbind(binding["id"], "OVO account closed")
+                st.unbind_everywhere(number, "OVO account closed")
         if changes.get("pin_locked") is not None:
             st.store.run("UPDATE customers SET pin_locked = ?, pin_failures = 0, pin_blocked_until = NULL"
                          " WHERE phone = ?", int(bool(changes["pin_locked"])), number)
         if changes.get("new_phone"):
             new_number = normalize_phone(changes["new_phone"])
-            for binding in st.store.all("SELECT id FROM bindings WHERE phone = ? AND status = 'ACTIVE'", number):
-                st.unbind(binding["id"], "phone number changed")
+            if st.store.one("SELECT 1 FROM customers WHERE phone = ?", new_number):
+                raise ValidationError(f"{new_number} already belongs to another sandbox customer.")
+            st.unbind_everywhere(number, "phone number changed")
             st.store.run("UPDATE customers SET phone = ? WHERE phone = ?", new_number, number)
             number = new_number
     return customer_view(st, number)
+
+
+def unlink_in_app(st: State, phone: str, client_id: str | None = None) -> list[str]:
+    """The customer unlinks a partner (or every partner) in the OVO app; returns the partners unlinked.
+
+    As at OVO, the partner is not told: its refresh token simply stops working (FAQ).
+    """
+    number = normalize_phone(phone)
+    with st.store.transaction():
+        rows = st.store.all("SELECT DISTINCT client_id FROM bindings WHERE phone = ? AND status = 'ACTIVE'"
+                            + (" AND client_id = ?" if client_id else ""), number, *([client_id] if client_id else []))
+        if not rows:
+            raise ValidationError(f"{number} has no active binding{f' with {client_id}' if client_id else ''}.")
+        for row in rows:
+            st.unbind(row["client_id"], number, "unlinked in the OVO app")
+    return [row["client_id"] for row in rows]
 
 
 def customer_view(st: State, phone: str) -> dict[str, Any]:

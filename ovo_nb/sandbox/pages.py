@@ -15,8 +15,10 @@ input{width:100%;font-size:24px;letter-spacing:8px;text-align:center;padding:12p
 border-radius:12px}input:focus{outline:none;border-color:#4c2a86}
 button{width:100%;margin-top:20px;padding:14px;font-size:16px;font-weight:700;color:#fff;background:#4c2a86;
 border:0;border-radius:12px}button:disabled{background:#b9b1cc}
+button.secondary{background:#fff;color:#4c2a86;border:2px solid #d8d2e6;margin-top:10px}
 .error{background:#fdecec;color:#9b1c1c;border-radius:10px;padding:10px 12px;margin-top:16px}
 .hint{font-size:13px;color:#6b6280}
+.notice{background:#ecf8ef;color:#1d6b34;border-radius:10px;padding:10px 12px;margin-top:16px}
 """
 
 
@@ -30,14 +32,17 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def code_page(title: str, detail: str, kind: str, action: str, *, error: str = "", disabled: bool = False) -> str:
-    """The OTP or PIN entry form; ``error`` shows why the last entry failed."""
+def code_page(title: str, detail: str, kind: str, action: str, *, error: str = "", notice: str = "",
+              disabled: bool = False) -> str:
+    """The OTP or PIN entry form; ``error`` shows why the last entry failed, ``notice`` what just passed."""
     length = 6 if kind == "PIN" else 4
     label = "Security PIN" if kind == "PIN" else "OTP code"
     hint = ("Enter your 6-digit OVO security PIN." if kind == "PIN"
             else "In the sandbox, as in OVO stage, the OTP is the last 4 digits of your phone number.")
     state = " disabled" if disabled else ""
     message = f"<p class=\"error\" role=\"alert\" id=\"error\">{escape(error)}</p>" if error else ""
+    if notice:
+        message += f"<p class=\"notice\" role=\"status\" id=\"notice\">{escape(notice)}</p>"
     return _page(title, (
         f"<h1>{escape(title)}</h1><p>{escape(detail)}</p>"
         f"<form method=\"post\" action=\"{escape(action)}\">"
@@ -45,7 +50,9 @@ def code_page(title: str, detail: str, kind: str, action: str, *, error: str = "
         f"<input id=\"code\" name=\"code\" type=\"password\" inputmode=\"numeric\" autocomplete=\"one-time-code\" "
         f"pattern=\"[0-9]*\" maxlength=\"{length}\" required aria-describedby=\"hint\"{state}>"
         f"<p class=\"hint\" id=\"hint\">{hint}</p>{message}"
-        f"<button type=\"submit\"{state}>Continue</button></form>"
+        f"<button type=\"submit\"{state}>Continue</button>"
+        "<button type=\"submit\" name=\"cancel\" value=\"1\" formnovalidate class=\"secondary\">Cancel</button>"
+        "</form>"
     ))
 
 

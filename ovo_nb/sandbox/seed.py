@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .._files import ovo_nb_home
 from ..errors import ValidationError
 from ..keys import Credentials, fingerprint, load_public_key, prepare_partner_keys, public_key_pem
-from ..snap import ACCESS_TOKEN_LIFETIME, Clock
+from ..snap import ACCESS_TOKEN_LIFETIME, REFUND_WINDOW_DAYS, SANDBOX_TEST_PIN, Clock
 from ._types import SandboxClock, TokenInfo
+from .admin import AdminError, Field, read_body
 from .core import Sandbox
 from .handlers import account, debit
 from .store import Store
@@ -129,6 +130,7 @@ def apply_config(sandbox: Sandbox, path: str | Path, folder: Path | None = None)
     ip_whitelist = ["203.0.113.10"]        # with production = true
     production = false
     daily_refund_limit = "50000000.00"
+    lenient = false                        # true: accept (and flag) what only tolerance accepts
 
     [[customers]]
     phone = "081311112222"
@@ -139,35 +141,60 @@ def apply_config(sandbox: Sandbox, path: str | Path, folder: Path | None = None)
     config_path = Path(path).expanduser()
     try:
         config = tomllib.loads(config_path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ValidationError(f"Cannot read sandbox config {config_path}: {exc}") from None
+    try:
+        sections = read_body(config, {"partners": Field("tables"), "customers": Field("tables")})
+        partners = [read_body(p, CONFIG_PARTNER) for p in sections.get("partners", [])]
+        customers = [read_body(c, CONFIG_CUSTOMER) for c in sections.get("customers", [])]
+    except AdminError as exc:
+        raise ValidationError(f"Sandbox config {config_path}: {exc}") from None
     created = []
-    for partner in config.get("partners", []):
-        key_file = partner.get("public_key_file")
-        if not key_file:
-            raise ValidationError(f"Partner {partner.get('client_id', '?')} in {config_path} needs public_key_file.")
-        key_path = (config_path.parent / key_file).expanduser()
+    for partner in partners:
+        key_path = (config_path.parent / partner["public_key_file"]).expanduser()
+        try:
+            key_text = key_path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"Sandbox config {config_path}: cannot read {key_path}: {exc}") from None
         client_id, secret = sandbox.register_partner(
-            key_path.read_text(), client_id=partner.get("client_id"), client_secret=partner.get("client_secret"),
+            key_text, client_id=partner.get("client_id"), client_secret=partner.get("client_secret"),
             name=partner.get("name", ""), merchant_id=partner.get("merchant_id"),
             callback_urls=partner.get("callback_urls", []), error_urls=partner.get("error_redirect_urls", []),
-            ip_whitelist=partner.get("ip_whitelist", []), production=bool(partner.get("production", False)),
+            ip_whitelist=partner.get("ip_whitelist", []), production=partner.get("production", False),
             daily_refund_limit=partner.get("daily_refund_limit"),
-            refund_window_days=int(partner.get("refund_window_days", 60)),
-            recurring_allowed=bool(partner.get("recurring_allowed", True)))
+            refund_window_days=partner.get("refund_window_days", REFUND_WINDOW_DAYS),
+            recurring_allowed=partner.get("recurring_allowed", True), lenient=partner.get("lenient", False))
         line = f"partner {client_id}"
         if not partner.get("client_secret"):
             saved = Credentials(client_id, secret).save(
                 (folder or default_sandbox_dir()) / f"credentials-{client_id}.toml", overwrite=True)
             line += f" (credentials in {saved})"
         created.append(line)
-    for customer in config.get("customers", []):
+    for customer in customers:
         phone = sandbox.add_customer(
-            str(customer.get("phone", "")), name=customer.get("name", ""), cash=str(customer.get("cash", "0")),
-            points=str(customer.get("points", "0")), pin=str(customer.get("pin", "123456")),
-            status=customer.get("status", "ACTIVE"), registered=bool(customer.get("registered", True)))
+            customer["phone"], name=customer.get("name", ""), cash=customer.get("cash", "0"),
+            points=customer.get("points", "0"), pin=customer.get("pin", SANDBOX_TEST_PIN),
+            status=customer.get("status", "ACTIVE"), registered=customer.get("registered", True),
+            pin_locked=customer.get("pin_locked", False))
         created.append(f"customer {phone}")
     return created
+
+
+CONFIG_PARTNER = {
+    "client_id": Field("str", max_len=64), "public_key_file": Field("str", required=True, max_len=4096),
+    "client_secret": Field("str"), "name": Field("str"), "merchant_id": Field("str", max_len=64),
+    "callback_urls": Field("strings"), "error_redirect_urls": Field("strings"), "ip_whitelist": Field("strings"),
+    "production": Field("bool"), "daily_refund_limit": Field("amount"),
+    "refund_window_days": Field("int", low=1, high=3650), "recurring_allowed": Field("bool"),
+    "lenient": Field("bool"),
+}
+"""A ``[[partners]]`` table of a sandbox config file; ``lenient`` defaults to false."""
+CONFIG_CUSTOMER = {
+    "phone": Field("str", required=True, max_len=32), "name": Field("str"), "cash": Field("amount"),
+    "points": Field("amount"), "pin": Field("str", max_len=6), "status": Field("str", max_len=16),
+    "registered": Field("bool"), "pin_locked": Field("bool"),
+}
+"""A ``[[customers]]`` table of a sandbox config file."""
 
 
 def demo_links(sandbox: Sandbox, partner: SandboxPartner, base_url: str) -> dict[str, str]:

@@ -48,7 +48,11 @@ def public_key(pem: str) -> rsa.RSAPublicKey:
 
 def verify_signature(kind: SignatureKind, partner: Row, request: SandboxRequest, timestamp: str,
                      forms: BodyForms, token: str) -> str | None:
-    """Check X-SIGNATURE; returns which body form matched, or raises 401 with an explanation."""
+    """Check X-SIGNATURE; returns which body form matched, or raises 401 with an explanation.
+
+    A strict partner's body hash must be SNAP's ``minified`` form; a lenient one's may be any
+    of :class:`BodyForms`, or the FAQ's one-colon-short binding formula (``faq-typo``).
+    """
     signature = request.header("X-SIGNATURE") or ""
     client_id = partner["client_id"]
     parts = {"client_id": client_id, "method": request.method, "path": request.raw_path, "token": token,
@@ -58,12 +62,14 @@ def verify_signature(kind: SignatureKind, partner: Row, request: SandboxRequest,
         if _verifies(kind, partner, expected, signature):
             return None
         raise _signature_error(kind, partner, request, timestamp, signature, token, expected)
-    variants = forms.hashes
-    if partner["strict_body_hash"]:
-        variants = {"minified": forms.minified}
+    variants = forms.hashes if partner["lenient"] else {"minified": forms.minified}
     for form, digest in variants.items():
         if _verifies(kind, partner, signing.compose_string_to_sign(kind, digest=digest, **parts), signature):
             return form
+    if partner["lenient"] and kind is SignatureKind.ASYMMETRIC_REQUEST and _verifies(
+            kind, partner, signing.faq_typo_string_to_sign(request.method, request.raw_path, forms.minified,
+                                                           timestamp), signature):
+        return "faq-typo"
     expected = signing.compose_string_to_sign(kind, digest=forms.minified, **parts)
     raise _signature_error(kind, partner, request, timestamp, signature, token, expected)
 
@@ -132,8 +138,8 @@ def _diagnose(kind: SignatureKind, partner: Row, request: SandboxRequest, timest
          lambda: bool(token) and signed(sts(tok=f"Bearer {token}"))),
         ("token", "You signed with an empty token; sign the token you send in Authorization.",
          lambda: bool(token) and signed(sts(tok=""))),
-        ("body", "You hashed the body exactly as sent, but this partner is in strict mode: hash the "
-                 "minified body.", lambda: signed(sts(dig=raw_digest))),
+        ("body", "You hashed the body exactly as sent; OVO hashes minify(body) (a lenient sandbox partner "
+                 "would accept this with a warning).", lambda: signed(sts(dig=raw_digest))),
         ("body", "You used the FAQ's typo form (no ':' between path and body hash); put the colon in.",
          lambda: kind is SignatureKind.ASYMMETRIC_REQUEST
          and rsa_ok(signing.faq_typo_string_to_sign(method, request.raw_path, digest, timestamp))),

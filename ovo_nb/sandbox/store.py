@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS partners (
     daily_refund_limit TEXT,
     refund_window_days INTEGER NOT NULL DEFAULT 60,
     recurring_allowed INTEGER NOT NULL DEFAULT 1,
-    strict_body_hash INTEGER NOT NULL DEFAULT 0,
+    lenient INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS customers (
@@ -87,7 +87,9 @@ CREATE TABLE IF NOT EXISTS webview_sessions (
     payment_id INTEGER,
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'PENDING'
+    status TEXT NOT NULL DEFAULT 'PENDING',
+    stage TEXT NOT NULL DEFAULT 'CODE',
+    opened_at TEXT
 );
 CREATE TABLE IF NOT EXISTS auth_codes (
     code TEXT PRIMARY KEY,
@@ -169,8 +171,17 @@ CREATE TABLE IF NOT EXISTS history (
     detail TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS tokens_binding ON tokens (binding_id);
+CREATE INDEX IF NOT EXISTS tokens_phone ON tokens (client_id, phone);
 CREATE INDEX IF NOT EXISTS payments_ref ON payments (client_id, reference_no);
 """
+
+
+MIGRATIONS: tuple[tuple[str, str, str], ...] = (
+    ("partners", "lenient", "INTEGER NOT NULL DEFAULT 0"),
+    ("webview_sessions", "stage", "TEXT NOT NULL DEFAULT 'CODE'"),
+    ("webview_sessions", "opened_at", "TEXT"),
+)
+"""Columns added since the first release: a state file made by an older version gains them."""
 
 
 class Store:
@@ -182,6 +193,10 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
+        for table, column, definition in MIGRATIONS:
+            columns = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         with self._lock:

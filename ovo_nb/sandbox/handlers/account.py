@@ -102,9 +102,18 @@ def open_binding(st: State, client_id: str, phone: str, base_url: str, *, partne
     }
 
 
-def activate_binding(st: State, client_id: str, binding_id: int | None, phone: str | None) -> str:
-    """The binding becomes ACTIVE; returns its refreshToken (no expiry until unbinding)."""
+def activate_binding(st: State, client_id: str, binding_id: int | None, phone: str) -> str:
+    """The binding becomes ACTIVE; returns its refreshToken (no expiry until unbinding).
+
+    One OVO account per partner account (FAQ): an earlier binding of the same phone with this
+    partner is superseded, and every token issued under it revoked.
+    """
     now = now_text(st.now())
+    for other in st.store.all("SELECT id FROM bindings WHERE client_id = ? AND phone = ? AND id != ?"
+                              " AND status = 'ACTIVE'", client_id, phone, binding_id):
+        st.store.run("UPDATE bindings SET status = 'UNBOUND', unbound_at = ? WHERE id = ?", now, other["id"])
+        st.revoke("binding_id = ?", (other["id"],), "superseded by a newer binding")
+        st.store.record(now, "binding", str(other["id"]), "superseded", by=binding_id)
     st.store.run("UPDATE bindings SET status = 'ACTIVE', activated_at = ? WHERE id = ?", now, binding_id)
     st.store.record(now, "binding", str(binding_id), "activated")
     refresh, _ = st.issue_token("refresh", client_id, None, phone=phone, binding_id=binding_id)
@@ -133,14 +142,15 @@ def account_unbinding(st: State, call: Call) -> Answer:
     second = bool(call.body.get("authCode")) and call.dialect == "ovo"
     kinds = ("unbind_linkage",) if second else ("access",)
     info = customer_token(st, call, kinds)
+    assert info.phone is not None
     device_headers(call, transactional=True)
     text_field(call.body, "partnerReferenceNo", required=call.dialect == "ovo")
     merchant(call, required=call.dialect == "aspi")
     now = st.now()
     if call.dialect == "ovo" and not second:
+        otp_generation(st, st.customer_row(info.phone), now)  # the unbinding webview sends an OTP too
         token, _ = st.issue_token("unbind_linkage", client_id, LINKAGE_TOKEN_LIFETIME, phone=info.phone,
                                   binding_id=info.binding_id)
-        assert info.phone is not None
         ref_id = st.open_session("unbinding", client_id, info.phone, token, binding_id=info.binding_id)
         return 200, {
             "responseCode": "2000900", "responseMessage": "Successful", "linkageToken": token,
@@ -156,7 +166,7 @@ def account_unbinding(st: State, call: Call) -> Answer:
             raise SnapError(401, "00", reason="Invalid Auth Code",
                             extra={"_sandbox": {"hint": "Use the authCode the unbinding webview returned."}})
         st.store.run("UPDATE auth_codes SET used_at = ? WHERE code = ?", now_text(now), code)
-    st.unbind(info.binding_id, "unbound by the partner")
+    st.unbind(client_id, info.phone, "unbound by the partner")
     return 200, {"responseCode": "2000900", "responseMessage": "Successful",
                  "partnerReferenceNo": call.body.get("partnerReferenceNo") or "",
                  "merchantId": call.client["merchant_id"], "unlinkResult": "success"}

@@ -220,19 +220,14 @@ def _find_payment(st: State, call: Call) -> Row:
 
 
 def debit_status(st: State, call: Call) -> Answer:
-    token = _bearer_kind(st, call)
-    if call.dialect == "ovo" and token == "b2b":  # *assumed*: status also with the B2B token
-        info: TokenInfo | None = b2b_token(st, call)
-    else:
-        info = customer_token(st, call, ("access",))
+    info = customer_token(st, call, ("access",))  # the customer's token only (FAQ: B2B is for refunds)
     device_headers(call, transactional=True)
     service_code = text_field(call.body, "serviceCode", max_len=2)
     if service_code not in ("54", "55"):
         raise SnapError(400, "01", field="serviceCode")
     merchant(call, required=False)
     payment = _find_payment(st, call)
-    assert info is not None
-    if info.kind != "b2b" and payment["phone"] != info.phone:
+    if payment["phone"] != info.phone:
         raise SnapError(404, "01")
     now = st.now()
     status = st.current_status(payment, now)
@@ -253,14 +248,6 @@ def debit_status(st: State, call: Call) -> Answer:
              "reason": r["reason"]} for r in refunds
         ],
     }
-
-
-def _bearer_kind(st: State, call: Call) -> str | None:
-    from ..gateway import bearer
-
-    token = bearer(call.request.header("Authorization"))
-    row = st.store.one("SELECT kind FROM tokens WHERE token = ?", token) if token else None
-    return str(row["kind"]) if row else None
 
 
 def debit_refund(st: State, call: Call) -> Answer:
