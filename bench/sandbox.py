@@ -6,6 +6,11 @@ Prints requests per second for balance inquiry in-process (the sandbox alone), p
 per second through the Ovo flows in-process, and on loopback the sandbox's balance inquiry rate as a share of a bare
 endpoint served by the same HTTP server class in the same run (target: at least 40 %), with
 signature verification and SQLite persistence on.
+
+Hostile input, against a sandbox server in its own process: the peak memory one 1 MB and one
+20 MB request add to it (target: at most 20 MB each; the 20 MB one is refused unread), and the
+answer time of a normal request while 200 idle connections are held, next to the same request
+with none held.
 """
 
 from __future__ import annotations
@@ -13,31 +18,88 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import socket
+import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 
-class _Bare(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # answers leave in several writes; do not wait for ACKs between them
+class _Bare:
+    """An endpoint that answers at once: what the server itself costs, without the sandbox."""
+
     body = b'{"responseCode":"2001100","responseMessage":"Successful"}'
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+    def handle(self, request: Any) -> Any:
+        from ovo_nb.sandbox import SandboxResponse
 
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
+        return SandboxResponse(200, self.body, {"Content-Type": "application/json"})
+
+
+SERVER = """
+import sys
+from pathlib import Path
+from ovo_nb.sandbox import SandboxServer, open_sandbox
+sandbox, _ = open_sandbox(":memory:", folder=Path(sys.argv[1]))
+server = SandboxServer(sandbox, workers=16).start()
+print(server.url, flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+def peak_kib(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def hostile(folder: Path, balance: Any) -> dict[str, float]:
+    """Memory added by big bodies, and latency under 200 idle connections, in a separate server process."""
+    process = subprocess.Popen([sys.executable, "-c", SERVER, str(folder / "home" / "sandbox")], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    figures: dict[str, float] = {}
+    try:
+        with httpx.Client(timeout=30) as client:
+            client.get(f"{url}/_sandbox/clock")
+            for label, size in (("1 MB", 1_000_000), ("20 MB", 20_000_000)):
+                before = peak_kib(process.pid)
+                answer = client.post(f"{url}/OVOSNAP/v2.0/balance-inquiry", content=b"{" + b" " * (size - 2) + b"}",
+                                     headers={"Content-Type": "application/json"})
+                figures[f"peak memory added by one {label} request (MB)"] = (peak_kib(process.pid) - before) / 1024
+                figures[f"HTTP status of the {label} request"] = answer.status_code
+
+            def median_ms(count: int = 200) -> float:
+                times = []
+                for _ in range(count):
+                    started = time.perf_counter()
+                    assert balance(client, url).status_code == 200
+                    times.append((time.perf_counter() - started) * 1000)
+                return statistics.median(times)
+
+            figures["answer time, no idle connection held (median ms)"] = median_ms()
+            host, port = url.removeprefix("http://").split(":")
+            idle = [socket.create_connection((host, int(port))) for _ in range(200)]
+            try:
+                time.sleep(0.5)
+                figures["answer time, 200 idle connections held (median ms)"] = median_ms()
+            finally:
+                for sock in idle:
+                    sock.close()
+    finally:
+        process.stdin.close()  # type: ignore[union-attr]
+        process.wait(timeout=10)
+    return figures
 
 
 def rate(work: Any, seconds: float, threads: int = 1) -> float:
@@ -85,10 +147,8 @@ def main() -> None:
 
     inprocess_flow = rate(flow, args.seconds)
 
-    bare = ThreadingHTTPServer(("127.0.0.1", 0), _Bare)
-    bare.daemon_threads = True
-    threading.Thread(target=bare.serve_forever, daemon=True).start()
-    bare_url = f"http://127.0.0.1:{bare.server_address[1]}"
+    bare = SandboxServer(_Bare()).start()  # type: ignore[arg-type]
+    bare_url = bare.url
     with SandboxServer(ovo.sandbox) as server:
         local = threading.local()
 
@@ -109,13 +169,21 @@ def main() -> None:
 
         bare_rate = rate(bare_call, args.seconds, args.threads)
         sandbox_rate = rate(sandbox_call, args.seconds, args.threads)
-    bare.shutdown()
+    bare.stop()
+
+    def balance(client: httpx.Client, url: str) -> httpx.Response:
+        request = dataclasses.replace(builder, base_url=url).build("lookup", query={"phone": phone})
+        return client.send(request)
+
+    figures = hostile(folder, balance)
     print(f"{'figure':<58} {'value':>12}")
     print(f"{'in-process balance inquiry (requests/s)':<58} {inprocess_balance:>12.0f}")
     print(f"{'in-process pay+refund through Ovo flows (flows/s)':<58} {inprocess_flow:>12.1f}")
     print(f"{'loopback bare endpoint, same server class (requests/s)':<58} {bare_rate:>12.0f}")
     print(f"{'loopback sandbox balance inquiry (requests/s)':<58} {sandbox_rate:>12.0f}")
     print(f"{'loopback sandbox / bare (target >= 0.40)':<58} {sandbox_rate / bare_rate:>12.2f}")
+    for label, value in figures.items():
+        print(f"{label:<58} {value:>12.1f}")
 
 
 if __name__ == "__main__":

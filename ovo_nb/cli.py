@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .errors import OvoNbError
+from .errors import OvoNbError, ValidationError
 
 __all__ = ["main"]
 
@@ -34,11 +34,23 @@ def _run(args: argparse.Namespace) -> int:
 
 def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox import TEST_CUSTOMERS, SandboxServer, apply_config, demo_links, open_sandbox
+    from .sandbox.rules import catalogue_text
 
+    if args.rules:
+        print(catalogue_text())
+        return 0
+    if args.max_body < 1024:
+        raise ValidationError(f"--max-body {args.max_body} is too small: SNAP bodies need at least 1024 bytes.")
     sandbox, partner = open_sandbox(args.state)
     for line in apply_config(sandbox, args.config) if args.config else []:
         print(f"config: {line}")
-    server = SandboxServer(sandbox, args.host, args.port)
+    try:
+        server = SandboxServer(sandbox, args.host, args.port, max_body=args.max_body,
+                               log=None if args.quiet else lambda line: print(line, flush=True))
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValidationError(f"cannot listen on {args.host}:{args.port} ({reason}); choose another --port "
+                              "(0 picks a free one) or --host.") from None
     print(f"OVO sandbox listening on {server.url}", flush=True)
     print(f"  state:           {sandbox.store.path}")
     print(f"  default partner: {partner.client_id} (credentials: {partner.credentials_path})")
@@ -55,7 +67,8 @@ def _sandbox(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        server.httpd.server_close()
+        server.stop()
+        sandbox.store.close()
     return 0
 
 
@@ -97,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--config", default=None, help="TOML file seeding partners and customers")
     sandbox.add_argument("--no-demo", action="store_true",
                          help="do not create the demo binding and payment (keeps the partner's records clean)")
+    sandbox.add_argument("--max-body", type=int, default=1024 * 1024,
+                         help="largest request body in bytes; larger ones are refused 413 unread (default: 1 MB)")
+    sandbox.add_argument("--quiet", action="store_true", help="do not print a line per request")
+    sandbox.add_argument("--rules", action="store_true",
+                         help="print the rule catalogue: every OVO rule the sandbox enforces, and its source")
     sandbox.set_defaults(handler=_sandbox)
     doctor = commands.add_parser("doctor", help="check a profile, or explain a logged call's signature")
     doctor.add_argument("--profile", default=None, help="sandbox, stage or production (default: $OVO_NB_PROFILE)")

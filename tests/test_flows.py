@@ -252,3 +252,42 @@ def test_invalid_request_errors_carry_code_and_call(ovo: Ovo) -> None:
     assert error.response_code == "4001101" and error.call_id is not None
     assert f"call {error.call_id}" in str(error)
     assert ovo.client.call_log.get(error.call_id).response_code == "4001101"
+
+
+def test_an_outcome_lost_after_the_customer_unbound_waits_for_reconciliation(ovo: Ovo) -> None:
+    import io
+
+    import pandas as pd
+
+    from ovo_nb.reconcile import from_settlement, settle_from_settlement
+
+    ovo.bind(RICH)
+    pending = ovo.start_payment(RICH, "15000")
+    callback = ovo.complete_webview(pending.webview_url, "123456")  # type: ignore[misc]
+    ovo.sandbox.add_fault("debit_payment", "timeout_after_commit", count=3)  # OVO debits; the answers are lost
+    ovo.sandbox.add_fault("debit_status", "error_500", count=9)
+    with pytest.raises(OvoConnectionError):
+        ovo.finish_payment(pending, callback)
+    reference = pending.partner_reference_no
+    assert ovo.ledger.payment(reference).status == "UNKNOWN"
+    ovo.sandbox.clear_faults()
+    ovo.unbind(RICH)
+    with pytest.raises(CustomerNotBound, match="settlement report"):
+        ovo.status(reference)  # OVO's status takes the customer's token, which is gone
+    assert ovo.ledger.payment(reference).status == "UNKNOWN_NEEDS_RECONCILIATION"
+    report = ovo.resolve_unknown()
+    assert any(line.startswith(f"{reference}: UNKNOWN_NEEDS_RECONCILIATION") for line in report)
+    settled = settle_from_settlement(ovo.ledger, from_settlement(pd.read_csv(io.StringIO(ovo.sandbox.settlement_csv()), dtype=str)))
+    assert settled == [f"{reference}: PAID"] and ovo.ledger.payment(reference).status == "PAID"
+    assert cash(ovo) == Decimal("9985000.00")  # debited once
+
+
+def test_a_refund_after_ovo_expired_the_cached_b2b_token(ovo: Ovo) -> None:
+    ovo.bind(RICH)
+    payment = ovo.pay(RICH, "15000")
+    ovo.refund(payment.partner_reference_no, "5000")
+    ovo.sandbox.advance_clock(16 * 60)  # OVO's clock moves on; the vault still thinks the B2B token fresh
+    refund = ovo.refund(payment.partner_reference_no, "5000")
+    assert refund.response_code == "2005800"
+    assert ovo.ledger.payment(payment.partner_reference_no).status == "PARTIALLY_REFUNDED"
+    assert scenarios(ovo).count("b2b token") == 2

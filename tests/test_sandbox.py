@@ -26,6 +26,7 @@ def code(response: httpx.Response) -> str:
     return value
 
 
+@pytest.mark.rule("DD-TWO-STEP", "LINK-UNBIND-TWO-CALLS", "RF-B2B")
 @pytest.mark.parametrize("style", [PathStyle.TECH_DOC, PathStyle.FAQ])
 def test_full_flow_bind_pay_status_refund_unbind(h: Harness, style: PathStyle) -> None:
     h.builder = h.make_builder(style=style)
@@ -56,6 +57,7 @@ def test_full_flow_bind_pay_status_refund_unbind(h: Harness, style: PathStyle) -
     assert cash(h, RICH) == Decimal("10000000.00")
 
 
+@pytest.mark.rule("DD-IDEMPOTENT")
 def test_idempotent_replays_return_the_stored_answer_and_never_charge_twice(h: Harness) -> None:
     bound = h.bind(RICH)
     body = h.payment_body("INV-1")
@@ -112,6 +114,7 @@ def test_points_payment(h: Harness) -> None:
     assert code(h.call("debit_payment", h.payment_body("INV-C", "1.00"), token=bound.access)) == "4035414"
 
 
+@pytest.mark.rule("SIG-OVO", "LINK-CAN-REGISTER")
 def test_lookup_states(h: Harness) -> None:
     def state(phone: str) -> str:
         value: str = h.call("lookup", query={"phone": phone}).json()["accountStatus"]
@@ -141,6 +144,7 @@ def test_tokens_and_their_lifetimes(h: Harness) -> None:
     assert code(renewed) == "2007400"  # the refresh token never expires on its own
 
 
+@pytest.mark.rule("SIG-ENCODING", "SIG-MINIFIED", "LENIENT")
 def test_hex_signatures_and_spaced_bodies_are_accepted(h: Harness) -> None:
     h.builder = h.make_builder(encoding="hex")
     h.set_partner(lenient=1)  # other body-hash forms are a tolerance: flagged, and only for lenient partners
@@ -170,6 +174,7 @@ def test_hex_signatures_and_spaced_bodies_are_accepted(h: Harness) -> None:
     assert code(strict) == "4011100" and strict.json()["_sandbox"]["mismatch"] == "body"
 
 
+@pytest.mark.rule("PIN-BLOCKS", "WV-WRONG-STAYS")
 def test_webview_wrong_entries_blocks_and_recovery(h: Harness) -> None:
     bound = h.bind(RICH)
     first = h.call("debit_payment", h.payment_body("INV-1"), token=bound.access).json()
@@ -185,6 +190,7 @@ def test_webview_wrong_entries_blocks_and_recovery(h: Harness) -> None:
     assert "permanently" in locked.message and h.sandbox.customer_view(RICH)["pinLocked"]
 
 
+@pytest.mark.rule("WV-DESTINATION", "WV-REDIRECT")
 def test_webview_rules(h: Harness) -> None:
     answer = h.start_binding(RICH)
     token = answer["linkageToken"]
@@ -218,6 +224,7 @@ def test_locked_pin_customer_cannot_pay(h: Harness) -> None:
     assert not outcome.ok and "permanently" in outcome.message
 
 
+@pytest.mark.rule("OTP-VALUE", "WV-REDIRECT", "PIN-BINDING-2FA")
 def test_webview_pages_for_people(h: Harness) -> None:
     answer = h.start_binding(RICH)
     url = h.webview_url(answer, answer["linkageToken"], state="s1")
@@ -320,6 +327,7 @@ def test_faults_before_processing_change_nothing(h: Harness) -> None:
     assert code(h.call("balance_inquiry", {}, token=bound.access)) == "2001100"
 
 
+@pytest.mark.rule("EXT-5XX")
 def test_external_id_is_freed_after_a_server_error(h: Harness) -> None:
     bound = h.bind(RICH)
     h.sandbox.add_fault("balance_inquiry", "timeout_after_commit")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +67,7 @@ def test_server_faults_drop_and_time_out_for_real(served: tuple[Harness, Sandbox
     assert h.call("balance_inquiry", {}, token=bound.access).json()["responseCode"] == "2001100"
 
 
+@pytest.mark.rule("ONB-CREDENTIALS", "LINK-CLOSED")
 def test_admin_api_over_http(served: tuple[Harness, SandboxServer]) -> None:
     h, server = served
     admin = f"{server.url}/_sandbox"
@@ -175,3 +179,174 @@ def test_malformed_requests_get_a_snap_error_never_a_500(
     answer = response.json()
     assert len(answer["responseCode"]) == 7 and answer["responseCode"][:3] == str(response.status_code)
     assert "Traceback" not in response.text
+
+
+# ----------------------------------------------------------------------------- HTTP framing, over raw sockets
+
+
+@pytest.fixture
+def raw(h: Harness) -> Iterator[tuple[Harness, SandboxServer]]:
+    with SandboxServer(h.sandbox, request_timeout=1.0, max_body=64 * 1024) as server:
+        yield h, server
+
+
+def exchange(server: SandboxServer, data: bytes, *, read_seconds: float = 3.0) -> tuple[int, dict[str, object]]:
+    """Send raw bytes; the status and JSON body of the answer (0 and {} when the server just closed)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=read_seconds) as sock:
+        with contextlib.suppress(OSError):
+            sock.sendall(data)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    if not answer:
+        return 0, {}
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body or b"{}")
+
+
+FRAMING = [
+    (b"POST /OVOSNAP/v2.0/balance-inquiry HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+    (b"POST /OVOSNAP/v2.0/balance-inquiry HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
+    (b"POST /OVOSNAP/v2.0/balance-inquiry HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n{", 413),
+    (b"POST /OVOSNAP/v2.0/balance-inquiry HTTP/1.1\r\nHost: x\r\n\r\n", 411),
+    (b"HEAD /OVOSNAP/v2.0/balance-inquiry HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    (b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    (b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431),
+    (b"this is not http\r\n\r\n", 400),
+    (b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+]
+
+
+@pytest.mark.rule("HOSTILE-FRAMING")
+@pytest.mark.parametrize(("data", "status"), FRAMING, ids=[str(s) + "-" + d[:12].decode(errors="replace")
+                                                           for d, s in FRAMING])
+def test_framing_errors_are_answered_in_snap_json(raw: tuple[Harness, SandboxServer], data: bytes,
+                                                  status: int) -> None:
+    _, server = raw
+    got, body = exchange(server, data)
+    assert got == status, body
+    if status != 405 or not data.startswith(b"HEAD"):
+        assert str(body["responseCode"]).startswith(str(status)) and len(str(body["responseCode"])) == 7
+
+
+@pytest.mark.rule("HOSTILE-FRAMING", "HOSTILE-BODY")
+def test_bodies_chunked_or_too_large(raw: tuple[Harness, SandboxServer]) -> None:
+    h, server = raw
+    bound = h.bind()
+    request = h.make_builder(base_url=server.url).build("balance_inquiry", {"partnerReferenceNo": "C1"},
+                                                        token=bound.access)
+    head = f"POST {request.url.raw_path.decode()} HTTP/1.1\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in request.headers.items() if k != "content-length")
+    chunked = (head + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode() + (
+        f"{len(request.content):x}\r\n".encode() + request.content + b"\r\n0\r\n\r\n")
+    assert exchange(server, chunked)[1]["responseCode"] == "2001100"
+    too_big = (head + "Transfer-Encoding: chunked\r\n\r\n").encode() + b"8000\r\n" + b" " * 0x8000 + b"\r\n" * 1 + (
+        b"8000\r\n" + b" " * 0x8000 + b"\r\n") * 2
+    assert exchange(server, too_big)[0] == 413
+    with httpx.Client(timeout=10) as client:  # a client that writes a body over the cap still reads the answer
+        refused = client.post(f"{server.url}/OVOSNAP/v2.0/balance-inquiry", content=b"{" + b" " * 200_000 + b"}")
+    assert refused.status_code == 413 and refused.json()["responseCode"] == "4130000"
+
+
+@pytest.mark.rule("HOSTILE-FRAMING")
+def test_slow_and_idle_clients_cost_no_worker(raw: tuple[Harness, SandboxServer]) -> None:
+    _, server = raw
+    host, port = server.url.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port))) for _ in range(100)]
+    slow = socket.create_connection((host, int(port)))
+    slow.sendall(b"POST /OVOSNAP/v2.0/balance-inquiry HTTP/1.1\r\nHost: x\r\n")  # and never finishes
+    try:
+        started = time.monotonic()
+        with httpx.Client(timeout=5) as client:
+            for _ in range(20):
+                assert client.get(f"{server.url}/_sandbox/clock").status_code == 200
+        assert time.monotonic() - started < 5
+        slow.settimeout(5)
+        assert b"408" in slow.recv(4096).split(b"\r\n")[0]  # the request did not arrive in time
+    finally:
+        for sock in [*idle, slow]:
+            sock.close()
+
+
+@pytest.mark.rule("HOSTILE-FRAMING")
+def test_keep_alive_and_pipelining(raw: tuple[Harness, SandboxServer]) -> None:
+    _, server = raw
+    host, port = server.url.removeprefix("http://").split(":")
+    request = b"GET /_sandbox/clock HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request * 3)
+        answers = b""
+        while answers.count(b"HTTP/1.1 200") < 3:
+            answers += sock.recv(65536)
+    assert answers.count(b"HTTP/1.1 200") == 3
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=st.sampled_from([b"GET", b"POST", b"PUT", b"HEAD", b"OPTIONS", b"G\x00T", b""]),
+       target=st.sampled_from([b"/", b"/OVOSNAP/v2.0/balance-inquiry", b"/_sandbox", b"*", b"/%zz", b""]),
+       version=st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2", b"HTTQ"]),
+       headers=st.lists(st.tuples(st.binary(min_size=0, max_size=12), st.binary(max_size=30)), max_size=5),
+       length=st.one_of(st.none(), st.sampled_from([b"0", b"5", b"-3", b"x", b"1 1", b"99999999999999999999"])),
+       body=st.binary(max_size=64))
+@pytest.mark.rule("HOSTILE-FRAMING")
+def test_fuzzed_framing_gets_a_bounded_answer(raw: tuple[Harness, SandboxServer], method: bytes, target: bytes,
+                                              version: bytes, headers: list[tuple[bytes, bytes]],
+                                              length: bytes | None, body: bytes) -> None:
+    _, server = raw
+    lines = [method + b" " + target + b" " + version, b"Host: x", b"Connection: close"]
+    lines += [name + b": " + value for name, value in headers]
+    if length is not None:
+        lines.append(b"Content-Length: " + length)
+    started = time.monotonic()
+    status, answer = exchange(server, b"\r\n".join(lines) + b"\r\n\r\n" + body)
+    assert time.monotonic() - started < 3.5  # never a hang past the request timeout
+    assert status == 0 or status < 500 or status == 503, answer
+    if "responseCode" in answer:  # the admin API and the webview answer in their own shapes
+        assert str(answer["responseCode"])[:3] == str(status)
+
+
+FD_LIMITED_SERVER = """
+import resource, sys, time
+from pathlib import Path
+from ovo_nb.sandbox import SandboxServer, open_sandbox
+sandbox, _ = open_sandbox(":memory:", folder=Path(sys.argv[1]))
+server = SandboxServer(sandbox).start()
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+import os
+used = len(os.listdir("/proc/self/fd"))
+resource.setrlimit(resource.RLIMIT_NOFILE, (used + 8, hard))
+print(server.url, flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.rule("HOSTILE-FRAMING")
+def test_at_the_descriptor_limit_the_server_sheds_load_without_spinning(tmp_path: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-c", FD_LIMITED_SERVER, str(tmp_path)], stdout=subprocess.PIPE,
+                               text=True, env={**os.environ, "OVO_NB_HOME": str(tmp_path)})
+    try:
+        assert process.stdout is not None
+        host, port = process.stdout.readline().strip().removeprefix("http://").split(":")
+        held = [socket.create_connection((host, int(port)), timeout=5) for _ in range(30)]
+        time.sleep(1.0)
+        with open(f"/proc/{process.pid}/stat") as stat:
+            before = sum(int(v) for v in stat.read().split(")")[1].split()[11:13])
+        time.sleep(2.0)
+        with open(f"/proc/{process.pid}/stat") as stat:
+            after = sum(int(v) for v in stat.read().split(")")[1].split()[11:13])
+        assert after - before < 100  # clock ticks in 2 s: far from a spinning core (about 200)
+        shed = 0
+        for sock in held:
+            sock.settimeout(0.2)
+            with contextlib.suppress(OSError):
+                shed += b"503" in sock.recv(4096)[:12]
+            sock.close()
+        assert shed >= 1  # some waiting clients were told to come back, not left hanging
+        with httpx.Client(timeout=5) as client:  # and once they are gone, it serves again
+            assert client.get(f"http://{host}:{port}/_sandbox/clock").status_code == 200
+    finally:
+        process.kill()
+        process.wait(timeout=10)

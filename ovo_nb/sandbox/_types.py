@@ -12,6 +12,10 @@ from ..snap import JAKARTA, Clock, SystemClock, response_code, response_message
 
 SIGNATURE_FAILED = "Signature Failed: AGW-002-05."
 """OVO's own wording of a signature failure (the FAQ's sample answer)."""
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body the sandbox reads (1 MB, configurable): SNAP bodies are a few hundred bytes."""
+MAX_JSON_DEPTH = 32
+"""The deepest JSON nesting a body may have; SNAP bodies nest three or four levels."""
 REQUIRE_CHANNEL_ID = True
 """CHANNEL-ID on transactional endpoints (*assumed*: OVO's QRIS doc requires it)."""
 

@@ -17,21 +17,35 @@ from typing import Any
 from ..snap import REFUND_WINDOW_DAYS, SANDBOX_TEST_PIN, Endpoint, format_timestamp, match_endpoint
 from . import ops, webview
 from ._state import State
-from ._types import SandboxClock, SandboxRequest, SandboxResponse, SnapError, WebviewOutcome
+from ._types import MAX_BODY_BYTES, SandboxClock, SandboxRequest, SandboxResponse, SnapError, WebviewOutcome
 from .admin import ADMIN_PREFIX, handle_admin
 from .gateway import IN_STATE_STEPS, PRE_STATE_STEPS, Call
 from .handlers import HANDLERS
 from .handlers.account import WEBVIEW_PATH
 from .store import Store
 
-__all__ = ["WEBVIEW_PATH", "Sandbox"]
+__all__ = ["REASONS", "WEBVIEW_PATH", "Sandbox", "refusal"]
+
+REASONS = {400: "Bad Request", 405: "Requested Function Is Not Supported", 408: "Request Timeout",
+           411: "Length Required", 413: "Request Entity Too Large", 431: "Request Header Fields Too Large",
+           503: "Service Unavailable"}
+"""HTTP-level refusals, before any API is known."""
+
+
+def refusal(status: int, hint: str) -> SandboxResponse:
+    """An HTTP-level refusal in SNAP's shape: ``responseCode`` = HTTP status + service 00 + case 00."""
+    body = {"responseCode": f"{status}0000", "responseMessage": REASONS[status], "_sandbox": {"hint": hint}}
+    return SandboxResponse(status, json.dumps(body, separators=(",", ":")).encode(),
+                           {"Content-Type": "application/json"})
 
 
 class Sandbox:
     """A local OVO: partners, customers, tokens, payments and every SNAP rule."""
 
-    def __init__(self, store: Store | None = None, clock: SandboxClock | None = None) -> None:
+    def __init__(self, store: Store | None = None, clock: SandboxClock | None = None, *,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.state = State(store, clock)
+        self.max_body_bytes = max_body_bytes
 
     @property
     def store(self) -> Store:
@@ -45,6 +59,8 @@ class Sandbox:
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         """Answer one request; never raises, never answers with a traceback."""
+        if len(request.body) > self.max_body_bytes:
+            return refusal(413, f"The body is {len(request.body)} bytes; the limit is {self.max_body_bytes}.")
         try:
             if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/"):
                 return handle_admin(self, request)

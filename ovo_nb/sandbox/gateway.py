@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ValidationError
 from ..snap import TIMESTAMP_WINDOW, Endpoint, SignatureKind, format_timestamp, parse_money, parse_timestamp
 from ._state import Row, State
-from ._types import REQUIRE_CHANNEL_ID, SandboxRequest, SnapError, TokenInfo
+from ._types import MAX_JSON_DEPTH, REQUIRE_CHANNEL_ID, SandboxRequest, SnapError, TokenInfo
 from .signatures import BodyForms, verify_signature
 
 JAKARTA_OFFSET = "+07:00"
@@ -90,8 +90,21 @@ def parse_body(st: State, call: Call) -> None:
         raise SnapError(400, "00", extra={"_sandbox": {"hint": "The body is not valid JSON."}}) from None
     if not isinstance(body, dict):
         raise SnapError(400, "00", extra={"_sandbox": {"hint": "The body must be a JSON object."}})
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise SnapError(400, "00", extra={"_sandbox": {"hint": f"The body nests deeper than {MAX_JSON_DEPTH}."}})
     call.body = body
     call.forms = BodyForms.of(request.body, body)
+
+
+def json_depth(value: Any) -> int:
+    """How deep ``value`` nests, counted without recursion (a hostile body may nest thousands deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def signature_headers(st: State, call: Call) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from ..errors import ValidationError
 from ..keys import Credentials, fingerprint, load_public_key, prepare_partner_keys, public_key_pem
 from ..snap import ACCESS_TOKEN_LIFETIME, REFUND_WINDOW_DAYS, SANDBOX_TEST_PIN, Clock
 from ._types import SandboxClock, TokenInfo
-from .admin import AdminError, Field, read_body
+from .admin import CUSTOMER, AdminError, Field, read_body
 from .core import Sandbox
 from .handlers import account, debit
 from .store import Store
@@ -189,11 +190,7 @@ CONFIG_PARTNER = {
     "lenient": Field("bool"),
 }
 """A ``[[partners]]`` table of a sandbox config file; ``lenient`` defaults to false."""
-CONFIG_CUSTOMER = {
-    "phone": Field("str", required=True, max_len=32), "name": Field("str"), "cash": Field("amount"),
-    "points": Field("amount"), "pin": Field("str", max_len=6), "status": Field("str", max_len=16),
-    "registered": Field("bool"), "pin_locked": Field("bool"),
-}
+CONFIG_CUSTOMER = {re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): spec for name, spec in CUSTOMER.items()}
 """A ``[[customers]]`` table of a sandbox config file."""
 
 
