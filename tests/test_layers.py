@@ -82,3 +82,10 @@ def test_the_walker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     assert "ovo_nb.sandbox.gateway" in edges["ovo_nb.sandbox.core"]
     assert "ovo_nb.sandbox.handlers.account" in edges["ovo_nb.sandbox.handlers"]
     assert "ovo_nb.snap" in edges["ovo_nb.sandbox.handlers.debit"]
+
+
+def test_the_handler_table_serves_every_endpoint() -> None:
+    from ovo_nb.sandbox.handlers import HANDLERS
+    from ovo_nb.snap import ENDPOINTS
+
+    assert set(HANDLERS) == set(ENDPOINTS)

@@ -350,3 +350,43 @@ def test_at_the_descriptor_limit_the_server_sheds_load_without_spinning(tmp_path
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def test_cli_says_in_one_line_when_it_cannot_listen(tmp_path: Path) -> None:
+    env = {**os.environ, "OVO_NB_HOME": str(tmp_path)}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for args in (["--port", str(port)], ["--host", "no-such-host.invalid", "--port", "0"], ["--port", "70000"]):
+            done = subprocess.run([sys.executable, "-m", "ovo_nb.cli", "sandbox", "--no-demo", *args], env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 2, done.stderr
+            assert done.stderr.startswith("ovo-nb: cannot listen on") and "Traceback" not in done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.rule("LENIENT")
+def test_cli_prints_the_rule_catalogue() -> None:
+    from ovo_nb.sandbox.rules import RULES
+
+    done = subprocess.run([sys.executable, "-m", "ovo_nb.cli", "sandbox", "--rules"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and f"{len(RULES)} rules" in done.stdout
+    assert all(f"{r.id}" in done.stdout for r in RULES)
+
+
+def test_the_sandbox_state_is_private_and_a_damaged_one_is_named(tmp_path: Path) -> None:
+    from ovo_nb.errors import StateFileError
+    from ovo_nb.sandbox import open_sandbox
+
+    folder = tmp_path / "fresh" / "sandbox"
+    sandbox, _ = open_sandbox(folder=folder)
+    assert (folder / "state.sqlite").stat().st_mode & 0o777 == 0o600
+    assert folder.stat().st_mode & 0o777 == 0o700 and folder.parent.stat().st_mode & 0o777 == 0o700
+    sandbox.store.close()
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateFileError, match="damaged.sqlite is not an ovo-nb state file"):
+        open_sandbox(damaged, folder=folder)
+    assert damaged.read_bytes() == b"this is not a database" * 100  # untouched
