@@ -74,19 +74,18 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     from .calllog import CallLog
-    from .config import load_profile
     from .doctor import check_profile, explain_call
+    from .environments import open_environment
 
-    profile = load_profile(args.profile)
-    if args.call is not None:
-        print(explain_call(CallLog.open(profile.state_dir / "calls.sqlite"), args.call, profile))
-        return 0
-    transport = None
-    if profile.in_process:
-        from .sandbox import SandboxTransport, open_sandbox
-
-        transport = SandboxTransport(open_sandbox()[0])
-    checks = check_profile(profile, transport=transport)
+    env = open_environment(args.profile)
+    try:
+        if args.call is not None:
+            with CallLog.open(env.profile.state_dir / "calls.sqlite") as log:
+                print(explain_call(log, args.call, env.profile))
+            return 0
+        checks = check_profile(env.profile, transport=env.transport)
+    finally:
+        env.close()
     for check in checks:
         print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}" + (f"\n     -> {check.fix}" if check.fix
                                                                                      and not check.ok else ""))

@@ -24,11 +24,19 @@ from ._files import ovo_nb_home
 from .errors import ValidationError
 from .keys import PASSPHRASE_FILE, default_key_dir, load_private_key, resolve_passphrase
 from .snap import PathStyle
+from .testbed import (
+    DEFAULT_CALLBACK_URLS,
+    DEFAULT_CHANNEL_ID,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_MERCHANT_ID,
+    IN_PROCESS_URL,
+    sandbox_dir,
+)
 
 __all__ = ["PROFILES", "Profile", "load_profile"]
 
 PROFILES = ("sandbox", "stage", "production")
-SANDBOX_URL = "http://ovo-sandbox.local"
+SANDBOX_URL = IN_PROCESS_URL
 """The in-process sandbox's base URL (no socket behind it)."""
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
@@ -92,6 +100,44 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError(f"{path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"Cannot read {path}: {exc}") from None
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "path_style": tuple(style.value for style in PathStyle if style is not PathStyle.ASPI),
+    "dialect": ("ovo", "aspi"),
+    "signature_encoding": ("base64", "hex"),
+}
+_HEADER_FIELDS = {"client_id": 64, "merchant_id": 64, "channel_id": 5, "device_id": 400}
+"""Fields that travel in HTTP headers: printable ASCII only (a CR or LF would split the header), bounded."""
+
+
+def _checked(name: str, value: Any, origin: str) -> Any:
+    """``value`` of field ``name`` from ``origin``, refused with both named when it is of the wrong shape."""
+    if name in _LIST_FIELDS:
+        if isinstance(value, str):
+            value = [u.strip() for u in value.split(",") if u.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(u, str) for u in value):
+            raise ValidationError(f"{name} from {origin} must be a list of URLs; got {value!r}.")
+        return value
+    if not isinstance(value, str):
+        shown = "(hidden)" if name in _SECRET_FIELDS else repr(value)
+        raise ValidationError(f"{name} from {origin} must be a string (in quotes in TOML); got {shown}.")
+    if name in _CHOICES and value not in _CHOICES[name]:
+        raise ValidationError(f"{name} from {origin} is {value!r}; choose one of {', '.join(_CHOICES[name])}.")
+    limit = _HEADER_FIELDS.get(name)
+    if limit and (len(value) > limit or not value.isascii() or not value.isprintable()):
+        raise ValidationError(f"{name} from {origin} must be at most {limit} printable ASCII characters, with no "
+                              "line break; it travels in an HTTP header.")
+    return value
+
+
+def _merge(values: dict[str, Any], source: Mapping[str, Any], origin: str) -> None:
+    known = {f.name for f in fields(Profile)} - {"name"}
+    for key, value in source.items():
+        if key in known:
+            values[key] = _checked(key, value, origin)
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
@@ -99,7 +145,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     for f in fields(Profile):
         raw = env.get(f"OVO_NB_{f.name.upper()}")
         if raw:
-            values[f.name] = [u.strip() for u in raw.split(",") if u.strip()] if f.name in _LIST_FIELDS else raw
+            values[f.name] = _checked(f.name, raw, f"OVO_NB_{f.name.upper()}")
     return values
 
 
@@ -108,7 +154,10 @@ def load_profile(
 ) -> Profile:
     """Build the profile ``name`` (default ``$OVO_NB_PROFILE`` or ``sandbox``) from every source.
 
-    A missing required value raises :class:`ValidationError` naming the value and where to set it.
+    Reads only: no key is made and no file written. The sandbox profile works before its
+    credentials exist (the in-process sandbox creates them when an environment opens it);
+    another profile with a missing required value raises :class:`ValidationError` naming the
+    value and where to set it, and so does a value of the wrong type or outside its set.
     """
     env = os.environ if env is None else env
     name = name or env.get("OVO_NB_PROFILE") or "sandbox"
@@ -116,28 +165,28 @@ def load_profile(
         raise ValidationError(f"Unknown profile {name!r}; choose one of {', '.join(PROFILES)}.")
     values: dict[str, Any] = {**_DEFAULTS[name]}
     if name == "sandbox":
-        from .sandbox.seed import DEFAULT_CALLBACK_URLS, default_sandbox_dir
-
-        folder = default_sandbox_dir()
-        values.update(private_key_path=folder / "partner_private_key.pem", callback_urls=DEFAULT_CALLBACK_URLS)
+        folder = sandbox_dir()
+        values.update(client_id=DEFAULT_CLIENT_ID, merchant_id=DEFAULT_MERCHANT_ID, channel_id=DEFAULT_CHANNEL_ID,
+                      client_secret="", callback_urls=DEFAULT_CALLBACK_URLS)
         if env.get("OVO_NB_SANDBOX_URL"):
             values["base_url"] = env["OVO_NB_SANDBOX_URL"]
-        credentials = folder / "credentials.toml"
     else:
         folder = default_key_dir(name)
-        values["private_key_path"] = folder / "partner_private_key.pem"
-        credentials = folder / "credentials.toml"
+    values["private_key_path"] = folder / "partner_private_key.pem"
+    credentials = folder / "credentials.toml"
     if credentials.exists():
-        values.update({k: v for k, v in _read_toml(credentials).items() if k in {f.name for f in fields(Profile)}})
+        _merge(values, _read_toml(credentials), str(credentials))
     config_path = Path(config_file or env.get("OVO_NB_CONFIG") or ovo_nb_home() / "config.toml").expanduser()
     if config_path.exists():
-        values.update(_read_toml(config_path).get("profiles", {}).get(name, {}))
+        profiles = _read_toml(config_path).get("profiles", {})
+        section = profiles.get(name, {}) if isinstance(profiles, dict) else {}
+        if not isinstance(section, dict):
+            raise ValidationError(f"[profiles.{name}] in {config_path} must be a table of settings.")
+        _merge(values, section, f"[profiles.{name}] in {config_path}")
     values.update(_from_env(env))
     values["state_dir"] = Path(values.get("state_dir") or ovo_nb_home() / "state" / name).expanduser()
-    if name == "sandbox" and "client_id" not in values:
-        _seed_sandbox_credentials(values, folder)
     for required in ("client_id", "client_secret", "merchant_id"):
-        if not values.get(required):
+        if not values.get(required) and not (name == "sandbox" and required == "client_secret"):
             raise ValidationError(
                 f"Profile {name!r} has no {required}. Run notebooks/01_key_setup.ipynb to decrypt OVO's credentials "
                 f"(they go to {credentials}), or set OVO_NB_{required.upper()}, or add {required} = \"...\" under "
@@ -146,17 +195,4 @@ def load_profile(
     values["private_key_path"] = Path(values["private_key_path"]).expanduser()
     values["callback_urls"] = tuple(values.get("callback_urls") or ())
     values["path_style"] = PathStyle(values.get("path_style", PathStyle.TECH_DOC))
-    unknown = set(values) - {f.name for f in fields(Profile)}
-    for key in unknown:
-        values.pop(key)
     return Profile(name=name, **values)
-
-
-def _seed_sandbox_credentials(values: dict[str, Any], folder: Path) -> None:
-    """First use of the sandbox profile: create the default partner so its credentials exist."""
-    from .sandbox.seed import open_sandbox
-
-    sandbox, partner = open_sandbox(folder=folder)
-    sandbox.store.close()
-    values.update(client_id=partner.client_id, client_secret=partner.client_secret,
-                  merchant_id=partner.merchant_id, channel_id=partner.channel_id)

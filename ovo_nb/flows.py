@@ -19,20 +19,20 @@ sent again, with the identical body (and a new X-EXTERNAL-ID).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from .calllog import CallLog
 from .client import OvoClient, check_reference
-from .config import Profile, load_profile
+from .config import Profile
+from .environments import Environment, SandboxAdmin, open_environment
 from .errors import (
     AuthenticationError,
     CustomerMustRegister,
@@ -47,21 +47,16 @@ from .errors import (
 )
 from .ledger import PartnerLedger
 from .models import Balance, Lookup, PaymentStatus, Refund, SingleUseToken
-from .snap import JAKARTA, SANDBOX_TEST_PIN, Clock, SystemClock, normalize_phone, parse_amount, stage_otp
+from .snap import JAKARTA, Clock, SystemClock, normalize_phone, parse_amount, stage_otp
+from .testbed import SANDBOX_TEST_PIN
 from .tokens import PARTNER, TokenVault
-from .webview import parse_callback
+from .webview import WebviewCompleter, parse_callback
 
-__all__ = ["Ovo", "PaymentOutcome", "PendingBinding", "PendingPayment", "PendingUnbinding", "WebviewCompleter"]
+__all__ = ["Ovo", "PaymentOutcome", "PendingBinding", "PendingPayment", "PendingUnbinding"]
 
-class WebviewCompleter(Protocol):
-    """Completes a webview step without a person: enters ``codes`` in turn (a binding takes the OTP,
-    then the Security PIN) and returns the callback URL the browser would land on."""
 
-    def __call__(self, url: str, *codes: str) -> str: ...
 """``(webview_url, otp_or_pin) -> callback URL``: how a sandbox completes the customer's step headlessly."""
 
-MANUAL_WEBVIEW_ENV = "OVO_NB_MANUAL_WEBVIEW"
-"""Set it to make even the sandbox wait for a person at the webview (browser demos and tests)."""
 UNSETTLED = ("UNKNOWN", "UNKNOWN_NEEDS_RECONCILIATION")
 """Ledger states of a payment whose outcome the partner does not know yet."""
 RETRY_ATTEMPTS = 3
@@ -124,6 +119,7 @@ class Ovo:
         destination: str | None = None,
         webview_completer: WebviewCompleter | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        environment: Environment | None = None,
     ) -> None:
         self.client = client
         self.vault = vault
@@ -132,8 +128,9 @@ class Ovo:
         self.destination = destination or (self.profile.callback_urls[0] if self.profile.callback_urls else "")
         self.complete_webview = webview_completer
         self._sleep = sleep
-        self.sandbox: Any = None
-        """The in-process sandbox when the profile runs one (for its admin operations), else ``None``."""
+        self.environment = environment
+        self.sandbox: SandboxAdmin | None = environment.admin if environment else None
+        """The sandbox's admin controls (customers, clock, faults, settlement); ``None`` against OVO."""
 
     @classmethod
     def open(
@@ -148,45 +145,38 @@ class Ovo:
     ) -> Ovo:
         """Everything wired for ``profile`` (default ``sandbox``), state under the profile's state dir.
 
-        The sandbox profile runs the embedded sandbox in this process (or talks to
-        ``$OVO_NB_SANDBOX_URL``) and completes webview steps headlessly; ``sandbox_state``
-        picks its SQLite file (default ``~/.ovo-nb/sandbox/state.sqlite``, ``":memory:"`` for a
-        throw-away one).
+        :func:`ovo_nb.environments.open_environment` decides where calls go: the sandbox in
+        this process (or at ``$OVO_NB_SANDBOX_URL``), which also completes webview steps
+        headlessly, or OVO. ``sandbox_state`` picks the in-process sandbox's SQLite file (default
+        ``~/.ovo-nb/sandbox/state.sqlite``, ``":memory:"`` for a throw-away one).
         """
-        resolved = profile if isinstance(profile, Profile) else load_profile(profile)
-        completer: WebviewCompleter | None = None
-        manual = bool(os.environ.get(MANUAL_WEBVIEW_ENV))
-        if resolved.in_process and transport is None:
-            from .sandbox import SandboxTransport, open_sandbox
-
-            sandbox, _ = open_sandbox(sandbox_state, clock=clock)
-            transport = SandboxTransport(sandbox)
-
-            def completer(url: str, *codes: str) -> str:
-                outcome = sandbox.webview_submit(url, *codes)
-                if not outcome.ok or not outcome.callback_url:
-                    raise WebviewError(f"The sandbox webview refused the code: {outcome.message}")
-                return outcome.callback_url
-        elif resolved.is_sandbox:
-            completer = _loopback_completer(resolved.base_url)
-        if manual:
-            completer = None  # a person types the OTP and PIN in a browser, as against stage
-        clock = clock or SystemClock()
-        state = resolved.state_dir
-        client = OvoClient(resolved, transport=transport, clock=clock,
-                           call_log=call_log or CallLog.open(state / "calls.sqlite"))
-        ovo = cls(client, vault=TokenVault(state / "vault.sqlite", clock=clock),
-                  ledger=PartnerLedger(state / "ledger.sqlite", clock=clock), webview_completer=completer,
-                  sleep=sleep)
-        if resolved.in_process:
-            ovo.sandbox = getattr(transport, "sandbox", None)
-        return ovo
+        env = open_environment(profile, sandbox_state=sandbox_state, clock=clock, transport=transport)
+        try:
+            clock = clock or SystemClock()
+            state = env.profile.state_dir
+            client = OvoClient(env.profile, transport=env.transport, clock=clock,
+                               call_log=call_log or CallLog.open(state / "calls.sqlite"))
+            env._closers.append(client.close)
+            vault = TokenVault(state / "vault.sqlite", clock=clock)
+            env._closers.append(vault.close)
+            ledger = PartnerLedger(state / "ledger.sqlite", clock=clock)
+            env._closers.append(ledger.close)
+        except BaseException:
+            env.close()
+            raise
+        return cls(client, vault=vault, ledger=ledger, webview_completer=env.completer, sleep=sleep, environment=env)
 
     def __repr__(self) -> str:
         return f"Ovo(profile={self.profile.name!r})"
 
     def close(self) -> None:
-        self.client.close()
+        """Release every connection and database handle (SQLite files are checkpointed)."""
+        if self.environment is not None:
+            self.environment.close()
+        else:
+            self.client.close()
+            self.vault.close()
+            self.ledger.close()
 
     def __enter__(self) -> Ovo:
         return self
@@ -625,17 +615,3 @@ class Ovo:
                 self._sleep(RETRY_BACKOFF_SECONDS * attempt)
         raise OvoConnectionError(f"Refund {refund_no}: no answer after {RETRY_ATTEMPTS} attempts; marked UNKNOWN. "
                                  "resolve_unknown() sends it again, safely.")
-
-
-def _loopback_completer(base_url: str) -> WebviewCompleter:
-    """Complete webview steps through the loopback sandbox's admin API."""
-
-    def complete(url: str, *codes: str) -> str:
-        answer = httpx.post(f"{base_url}/_sandbox/webview/complete", json={"url": url, "codes": list(codes)},
-                            timeout=30)
-        body = answer.json()
-        if not body.get("ok"):
-            raise WebviewError(f"The sandbox webview refused the code: {body.get('message') or body.get('error')}")
-        return str(body["callbackUrl"])
-
-    return complete

@@ -215,7 +215,8 @@ def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
 
     try:
         profile = load_profile(str(parameters.get("profile") or "") or None)
-        calls = CallLog(profile.state_dir / "calls.sqlite", run_id=result.run_id).to_frame()
+        with CallLog(profile.state_dir / "calls.sqlite", run_id=result.run_id) as log:
+            calls = log.to_frame()
     except OvoNbError:
         calls = pd.DataFrame(columns=["scenario", "method", "path", "status", "response_code", "latency_ms"])
     calls.to_csv(result.run_dir / "calls.csv", encoding="utf-8-sig")

@@ -39,7 +39,6 @@ __all__ = [
     "PIN_LOCK_AFTER",
     "REFUND_WINDOW_DAYS",
     "RESPONSE_CASES",
-    "SANDBOX_TEST_PIN",
     "SERVICE_CODES",
     "SINGLE_USE_TOKEN_LIFETIME",
     "TIMESTAMP_WINDOW",
@@ -247,10 +246,6 @@ def normalize_phone(phone: str | int) -> str:
 def stage_otp(phone: str) -> str:
     """The OTP in OVO stage, and in the sandbox: the last 4 digits of the phone (FAQ)."""
     return normalize_phone(phone)[-4:]
-
-
-SANDBOX_TEST_PIN = "123456"
-"""The Security PIN of the sandbox's test customers (OVO stage accounts choose their own)."""
 
 
 def mask_phone(phone: str) -> str:

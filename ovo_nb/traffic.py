@@ -21,7 +21,8 @@ import pandas as pd
 from .config import load_profile
 from .errors import OvoNbError, ValidationError
 from .flows import Ovo
-from .snap import JAKARTA, SANDBOX_TEST_PIN, ManualClock
+from .snap import JAKARTA, ManualClock
+from .testbed import SANDBOX_TEST_PIN
 
 __all__ = ["Drill", "drill_session", "sandbox_settlement", "simulate_period"]
 
@@ -96,6 +97,7 @@ def simulate_period(ovo: Ovo, clock: ManualClock, *, days: int = 3, payments_per
 
 def _discrepancies(ovo: Ovo, customers: list[str], drill: Drill) -> None:
     sandbox = ovo.sandbox
+    assert sandbox is not None, "simulate_period checked it"
     # an answer lost after OVO committed the debit, and status inquiries failing too
     pending = ovo.start_payment(customers[1], "33000")
     callback = ovo.complete_webview(pending.webview_url, SANDBOX_TEST_PIN)  # type: ignore[misc]

@@ -16,8 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from .calllog import CallLog, as_curl, mask_token, redact_url
 from .config import load_profile
 from .errors import OvoApiError, OvoNbError
@@ -150,17 +148,10 @@ class Walkthrough:
 
     def new_sandbox_customer(self, *, cash: str = "1000000", points: str = "0") -> str:
         """A fresh sandbox customer (random phone), so a notebook can be re-run without clashes."""
-        number = f"0812{secrets.randbelow(10**8):08d}"
-        if self.ovo.sandbox is not None:
-            phone: str = self.ovo.sandbox.add_customer(number, name="Notebook customer", cash=cash, points=points)
-            return phone
-        if not self.ovo.profile.is_sandbox:
+        if self.ovo.sandbox is None:
             raise OvoNbError("Fresh test customers exist only in the sandbox; pass the phone of an OVO account.")
-        answer = httpx.post(f"{self.ovo.profile.base_url}/_sandbox/customers", timeout=30,
-                            json={"phone": number, "name": "Notebook customer", "cash": cash, "points": points})
-        if answer.status_code != 201:
-            raise OvoNbError(f"The sandbox refused a new customer: {answer.text}")
-        return str(answer.json()["phone"])
+        number = f"0812{secrets.randbelow(10**8):08d}"
+        return self.ovo.sandbox.add_customer(number, name="Notebook customer", cash=cash, points=points)
 
     def calls(self) -> pd.DataFrame:
         """This run's calls: what to scan at the end of every notebook."""

@@ -11,12 +11,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from .errors import ValidationError, WebviewError
 
-__all__ = ["CallbackResult", "build_webview_url", "parse_callback"]
+__all__ = ["CallbackResult", "WebviewCompleter", "build_webview_url", "parse_callback"]
+
+
+class WebviewCompleter(Protocol):
+    """Completes a webview step without a person: enters ``codes`` in turn (a binding takes the OTP,
+    then the Security PIN) and returns the callback URL the browser would land on."""
+
+    def __call__(self, url: str, *codes: str) -> str: ...
 
 
 def _normal(url: str) -> str:

@@ -18,7 +18,8 @@ from .calllog import redact_url
 from .errors import OvoNbError
 from .flows import PendingBinding, PendingPayment
 from .runner import RUN_DIR_ENV
-from .snap import SANDBOX_TEST_PIN, stage_otp
+from .snap import stage_otp
+from .testbed import SANDBOX_TEST_PIN
 from .walkthrough import Walkthrough
 
 __all__ = ["FlowPanel", "flow_panel"]

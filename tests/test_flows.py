@@ -39,7 +39,8 @@ def ovo(clock: ManualClock) -> Iterator[Ovo]:
 
 
 def cash(ovo: Ovo, phone: str = RICH) -> Decimal:
-    return Decimal(ovo.sandbox.customer_view(phone)["cash"])
+    assert ovo.sandbox is not None
+    return Decimal(ovo.sandbox.customer(phone)["cash"])
 
 
 def scenarios(ovo: Ovo) -> list[str]:
@@ -90,7 +91,7 @@ def test_expired_access_token_is_refreshed_and_the_refresh_logged(ovo: Ovo, cloc
 def test_a_token_ovo_revoked_is_refreshed_once(ovo: Ovo) -> None:
     ovo.bind(RICH)
     access = ovo.vault.get(RICH, "access")
-    ovo.sandbox.store.run("UPDATE tokens SET revoked_at = 'x', revoked_reason = 'test' WHERE token = ?", access)
+    ovo.sandbox.advance_clock(15 * 24 * 3600 + 60)  # expired on OVO's clock; the vault's clock did not move
     assert ovo.balance(RICH).response_code == "2001100"
     assert ovo.vault.get(RICH, "access") != access
 
@@ -156,8 +157,7 @@ def test_refund_rules(ovo: Ovo, clock: ManualClock) -> None:
     payment = ovo.pay(RICH, "20000")
     with pytest.raises(ValidationError, match="more than the IDR 20000.00 left"):
         ovo.refund(payment.partner_reference_no, "20000.01")
-    with ovo.sandbox.store.transaction():
-        ovo.sandbox.store.run("UPDATE partners SET daily_refund_limit = '1000.00'")
+    ovo.sandbox.set_partner(ovo.profile.client_id, daily_refund_limit="1000.00")
     with pytest.raises(BusinessRuleError, match="4035802"):
         ovo.refund(payment.partner_reference_no, "5000")
     clock.advance(timedelta(days=61))
@@ -215,7 +215,7 @@ def test_webview_by_hand_with_start_and_finish(ovo: Ovo) -> None:
     pending = ovo.start_binding(RICH, state="signup-42")
     assert pending.webview_url.startswith("http://ovo-sandbox.local/cellblockui/partner/activation?")
     assert "destination=https%3A%2F%2Fpartner.example.com%2Fovo%2Fcallback" in pending.webview_url
-    callback = ovo.sandbox.webview_submit(pending.webview_url, "7890", "123456").callback_url
+    callback = ovo.sandbox.complete_webview(pending.webview_url, "7890", "123456")
     with pytest.raises(WebviewError, match="no 'response' parameter"):
         ovo.finish_binding(pending, "https://partner.example.com/ovo/callback?x=1")
     with pytest.raises(WebviewError, match="not this binding"):

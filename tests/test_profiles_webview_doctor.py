@@ -12,10 +12,10 @@ from ovo_nb import signing
 from ovo_nb.calllog import CallLog
 from ovo_nb.config import load_profile
 from ovo_nb.doctor import check_profile, explain_call
+from ovo_nb.environments import open_environment
 from ovo_nb.errors import ValidationError, WebviewError
 from ovo_nb.flows import Ovo
 from ovo_nb.keys import Credentials, default_key_dir, prepare_partner_keys
-from ovo_nb.sandbox import SandboxTransport
 from ovo_nb.webview import build_webview_url, parse_callback
 
 ANSWER = {"responseCode": "2000700", "redirectUrl": "https://webview.byte-stack.net/cellblockui/partner/activation",
@@ -23,11 +23,19 @@ ANSWER = {"responseCode": "2000700", "redirectUrl": "https://webview.byte-stack.
                                          "phoneNumber": "08129376****", "refId": "56d39eff"}}}
 
 
-def test_sandbox_profile_needs_no_configuration() -> None:
+def test_sandbox_profile_needs_no_configuration(isolated_home: Path) -> None:
     profile = load_profile()
     assert profile.name == "sandbox" and profile.in_process and profile.client_id == "oamerchantsandbox"
-    assert profile.client_secret not in repr(profile) and profile.client_secret not in str(profile.summary())
-    assert profile.private_key.key_size == 2048
+    assert not isolated_home.exists()  # reading a profile makes no key and writes no file
+    env = open_environment(profile)  # opening the in-process sandbox creates the default partner
+    try:
+        ready = env.profile
+        assert ready.client_secret and ready.client_secret not in repr(ready)
+        assert ready.client_secret not in str(ready.summary())
+        assert ready.private_key.key_size == 2048
+        assert load_profile().client_secret == ready.client_secret  # now read from its credentials file
+    finally:
+        env.close()
 
 
 def test_stage_profile_without_credentials_says_what_to_do() -> None:
@@ -84,16 +92,18 @@ def test_parse_the_faq_callback_sample() -> None:
 
 def test_doctor_checks_a_healthy_sandbox_profile() -> None:
     with Ovo.open() as ovo:
-        checks = check_profile(ovo.profile, transport=SandboxTransport(ovo.sandbox))
+        assert ovo.environment is not None
+        checks = check_profile(ovo.profile, transport=ovo.environment.transport)
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     assert {c.name for c in checks} >= {"private key", "public key PKCS#1 (for signatures)", "clock skew"}
 
 
 def test_doctor_finds_a_mismatched_public_key() -> None:
-    profile = load_profile()
-    other = prepare_partner_keys(profile.private_key_path.parent / "other")
-    (profile.private_key_path.parent / "public_key_pkcs1.pem").write_text(
-        other.public_key_pkcs1_path.read_text())
+    with Ovo.open() as ovo:
+        profile = ovo.profile
+        other = prepare_partner_keys(profile.private_key_path.parent / "other")
+        (profile.private_key_path.parent / "public_key_pkcs1.pem").write_text(
+            other.public_key_pkcs1_path.read_text())
     failing = [c for c in check_profile(profile, transport=None) if not c.ok]
     assert any("does NOT match" in c.detail for c in failing)
 

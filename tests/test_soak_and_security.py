@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sandbox_harness import BROKE, RICH, Harness
 
+from bench.soak import run_soak
 from ovo_nb.client import SnapRequestBuilder
 from ovo_nb.keys import generate_private_key, public_key_pem
 from ovo_nb.sandbox import default_sandbox_dir
-from ovo_nb.soak import run_soak
 
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
 
@@ -61,9 +61,10 @@ def test_one_customers_tokens_cannot_act_for_another(h: Harness) -> None:
 
 
 def test_the_partner_key_files_are_private() -> None:
-    from ovo_nb.config import load_profile
+    from ovo_nb.flows import Ovo
 
-    profile = load_profile()
+    with Ovo.open() as ovo:
+        profile = ovo.profile
     folder = default_sandbox_dir()
     for name in ("partner_private_key.pem", "partner_private_key.passphrase", "credentials.toml"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name

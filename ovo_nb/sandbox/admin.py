@@ -4,9 +4,10 @@
 |---|---|---|
 | GET | ``/_sandbox`` | this list |
 | POST | ``/_sandbox/partners`` | onboard a partner from its public key; answers OVO's encrypted credential pair |
-| GET | ``/_sandbox/partners/{clientId}`` | a partner's settings (never its secret) |
+| GET/PATCH | ``/_sandbox/partners/{clientId}`` | a partner's settings (never its secret); change limits, leniency |
 | POST | ``/_sandbox/customers`` | add an OVO account |
 | GET/PATCH | ``/_sandbox/customers/{phone}`` | read, set balances/status, lock the PIN, change the phone |
+| GET | ``/_sandbox/customers/{phone}/ledger`` | every movement of the customer's balances at OVO |
 | POST | ``/_sandbox/customers/{phone}/unlink`` | ``{"clientId"}`` (optional): the customer unlinks in the OVO app |
 | GET | ``/_sandbox/clock`` | business time and its offset |
 | POST | ``/_sandbox/clock/advance`` | ``{"seconds": N}``: expire tokens, close windows, lift blocks |
@@ -28,6 +29,7 @@ import base64
 import ipaddress
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +38,7 @@ from urllib.parse import parse_qs
 
 from ..errors import OvoNbError
 from ..keys import Credentials, encrypt_credentials, load_public_key
-from ..snap import SANDBOX_TEST_PIN
+from ..testbed import SANDBOX_TEST_PIN
 from ._types import FAULT_KINDS, SandboxClock, SandboxRequest, SandboxResponse, WebviewOutcome, WebviewRefusal
 from .pages import callback_page
 
@@ -70,6 +72,8 @@ class SandboxOps(Protocol):
 
     def partner_view(self, client_id: str) -> dict[str, Any] | None: ...
 
+    def set_partner(self, client_id: str, **settings: Any) -> dict[str, Any]: ...
+
     def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
                      pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
                      pin_locked: bool = False) -> str: ...
@@ -77,6 +81,8 @@ class SandboxOps(Protocol):
     def update_customer(self, phone: str, **changes: Any) -> dict[str, Any]: ...
 
     def customer_view(self, phone: str) -> dict[str, Any]: ...
+
+    def customer_ledger(self, phone: str) -> list[dict[str, Any]]: ...
 
     def unlink_in_app(self, phone: str, client_id: str | None = None) -> list[str]: ...
 
@@ -158,6 +164,10 @@ PARTNER = {
     "refundWindowDays": Field("int", low=1, high=3650), "recurringAllowed": Field("bool"),
     "lenient": Field("bool"),
 }
+PARTNER_CHANGE = {
+    "dailyRefundLimit": Field("amount"), "refundWindowDays": Field("int", low=1, high=3650),
+    "recurringAllowed": Field("bool"), "lenient": Field("bool"),
+}
 CUSTOMER = {
     "phone": Field("str", required=True, max_len=32), "name": Field("str"), "cash": Field("amount"),
     "points": Field("amount"), "pin": Field("str", max_len=6), "status": Field("str", max_len=16),
@@ -180,6 +190,11 @@ TAMPER = {"amount": Field("amount"), "status": Field("str", max_len=2)}
 
 
 # ----------------------------------------------------------------------------- routing
+
+
+def snake_case(name: str) -> str:
+    """``dailyRefundLimit`` -> ``daily_refund_limit``: the admin API's names to Python's."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def _reply(status: int, body: Any) -> SandboxResponse:
@@ -219,6 +234,9 @@ def _route(sandbox: SandboxOps, method: str, parts: list[str], body: Any, query:
         case "GET", ["partners", client_id]:
             view = sandbox.partner_view(client_id)
             return _reply(404, {"error": f"No partner {client_id!r}."}) if view is None else _reply(200, view)
+        case "PATCH", ["partners", client_id]:
+            fields = read_body(body, PARTNER_CHANGE)
+            return _reply(200, sandbox.set_partner(client_id, **{snake_case(k): v for k, v in fields.items()}))
         case "POST", ["customers"]:
             fields = read_body(body, CUSTOMER)
             phone = sandbox.add_customer(
@@ -229,6 +247,8 @@ def _route(sandbox: SandboxOps, method: str, parts: list[str], body: Any, query:
             return _reply(201, sandbox.customer_view(phone))
         case "GET", ["customers", phone]:
             return _reply(200, sandbox.customer_view(phone))
+        case "GET", ["customers", phone, "ledger"]:
+            return _reply(200, {"movements": sandbox.customer_ledger(phone)})
         case "PATCH", ["customers", phone]:
             fields = read_body(body, CUSTOMER_CHANGE)
             return _reply(200, sandbox.update_customer(

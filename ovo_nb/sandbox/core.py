@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from ..snap import REFUND_WINDOW_DAYS, SANDBOX_TEST_PIN, Endpoint, format_timestamp, match_endpoint
+from ..snap import REFUND_WINDOW_DAYS, Endpoint, format_timestamp, match_endpoint
+from ..testbed import SANDBOX_TEST_PIN
 from . import ops, webview
 from ._state import State
 from ._types import MAX_BODY_BYTES, SandboxClock, SandboxRequest, SandboxResponse, SnapError, WebviewOutcome
@@ -181,6 +182,17 @@ class Sandbox:
 
     def customer_view(self, phone: str) -> dict[str, Any]:
         return ops.customer_view(self.state, phone)
+
+    def customer_ledger(self, phone: str) -> list[dict[str, Any]]:
+        """Every movement of the customer's balances at OVO, oldest first."""
+        return ops.customer_ledger(self.state, phone)
+
+    def set_partner(self, client_id: str, **settings: Any) -> dict[str, Any]:
+        """Change a partner's ``daily_refund_limit``, ``refund_window_days``, ``recurring_allowed``, ``lenient``."""
+        ops.set_partner(self.state, client_id, **settings)
+        view = self.partner_view(client_id)
+        assert view is not None
+        return view
 
     def partner_view(self, client_id: str) -> dict[str, Any] | None:
         """A partner's settings, never its secret; ``None`` when unknown."""

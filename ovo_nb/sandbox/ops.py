@@ -23,12 +23,12 @@ from ..keys import load_public_key, public_key_pem
 from ..snap import (
     ENDPOINTS,
     REFUND_WINDOW_DAYS,
-    SANDBOX_TEST_PIN,
     TRANSACTION_STATUSES,
     format_amount,
     normalize_phone,
     parse_amount,
 )
+from ..testbed import SANDBOX_TEST_PIN
 from ._state import State, now_text
 from ._types import FAULT_KINDS
 
@@ -115,6 +115,27 @@ def register_partner(
     return client_id, client_secret
 
 
+PARTNER_SETTINGS = ("daily_refund_limit", "refund_window_days", "recurring_allowed", "lenient")
+"""What the operator may change on an onboarded partner (its keys and URLs are OVO's onboarding)."""
+
+
+def set_partner(st: State, client_id: str, **settings: Any) -> None:
+    """Change a partner's daily refund limit, refund window, recurring approval or leniency."""
+    unknown = sorted(set(settings) - set(PARTNER_SETTINGS))
+    if unknown:
+        raise ValidationError(f"Partner setting {', '.join(unknown)} cannot be changed; these can: "
+                              f"{', '.join(PARTNER_SETTINGS)}.")
+    values = dict(settings)
+    if values.get("daily_refund_limit") is not None:
+        values["daily_refund_limit"] = format_amount(parse_amount(values["daily_refund_limit"]))
+    with st.store.transaction():
+        if st.partner(client_id) is None:
+            raise ValidationError(f"No partner {client_id!r}.")
+        for column, value in values.items():
+            st.store.run(f"UPDATE partners SET {column} = ? WHERE client_id = ?",
+                         int(value) if isinstance(value, bool) else value, client_id)
+
+
 def add_customer(st: State, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
                  pin: str = SANDBOX_TEST_PIN,
                  status: str = "ACTIVE", registered: bool = True, pin_locked: bool = False) -> str:
@@ -182,6 +203,19 @@ def unlink_in_app(st: State, phone: str, client_id: str | None = None) -> list[s
         for row in rows:
             st.unbind(row["client_id"], number, "unlinked in the OVO app")
     return [row["client_id"] for row in rows]
+
+
+def customer_ledger(st: State, phone: str) -> list[dict[str, Any]]:
+    """Every movement of a customer's balances at OVO, oldest first (what an audit of OVO's books shows)."""
+    number = normalize_phone(phone)
+    rows = st.store.all(
+        "SELECT l.at, l.client_id, l.entry, l.balance_type, l.amount, l.balance_after, p.partner_reference_no,"
+        " r.partner_refund_no FROM ledger l LEFT JOIN payments p ON p.id = l.payment_id"
+        " LEFT JOIN refunds r ON r.id = l.refund_id WHERE l.phone = ? ORDER BY l.id", number)
+    return [{"at": r["at"], "clientId": r["client_id"], "entry": r["entry"], "balanceType": r["balance_type"],
+             "amount": r["amount"], "balanceAfter": r["balance_after"],
+             "partnerReferenceNo": r["partner_reference_no"], "partnerRefundNo": r["partner_refund_no"]}
+            for r in rows]
 
 
 def customer_view(st: State, phone: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field
@@ -14,12 +13,19 @@ from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .._files import ovo_nb_home
 from ..errors import ValidationError
 from ..keys import Credentials, fingerprint, load_public_key, prepare_partner_keys, public_key_pem
-from ..snap import ACCESS_TOKEN_LIFETIME, REFUND_WINDOW_DAYS, SANDBOX_TEST_PIN, Clock
+from ..snap import ACCESS_TOKEN_LIFETIME, REFUND_WINDOW_DAYS, Clock
+from ..testbed import (
+    DEFAULT_CALLBACK_URLS,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_MERCHANT_ID,
+    SANDBOX_TEST_PIN,
+    TEST_CUSTOMERS,
+    sandbox_dir,
+)
 from ._types import SandboxClock, TokenInfo
-from .admin import CUSTOMER, AdminError, Field, read_body
+from .admin import CUSTOMER, AdminError, Field, read_body, snake_case
 from .core import Sandbox
 from .handlers import account, debit
 from .store import Store
@@ -27,29 +33,9 @@ from .store import Store
 __all__ = ["DEFAULT_CALLBACK_URLS", "DEFAULT_CLIENT_ID", "TEST_CUSTOMERS", "SandboxPartner", "apply_config",
            "default_sandbox_dir", "demo_links", "ensure_default_partner", "open_sandbox"]
 
-DEFAULT_CLIENT_ID = "oamerchantsandbox"
-DEFAULT_CALLBACK_URLS = ("https://partner.example.com/ovo/callback", "https://partner.example.com/ovo/error")
-
-TEST_CUSTOMERS: tuple[dict[str, Any], ...] = (
-    {"phone": "081234567890", "name": "Rich Rina", "cash": "10000000.00", "points": "50000.00",
-     "purpose": "everything succeeds; OTP 7890, PIN 123456"},
-    {"phone": "081200000001", "name": "Broke Budi", "cash": "1000.00", "points": "0.00",
-     "purpose": "any payment above IDR 1,000 fails with 4035414 Insufficient Funds"},
-    {"phone": "081200000002", "name": "Closed Citra", "cash": "500000.00", "status": "CLOSED",
-     "purpose": "account CLOSED: lookup says CLOSED, binding fails with 4030718"},
-    {"phone": "081200000003", "name": "New Nadia", "registered": False,
-     "purpose": "no OVO account: lookup says CAN_REGISTER, binding fails with 4040711"},
-    {"phone": "081200000004", "name": "Locked Lukas", "cash": "500000.00", "pin_locked": True,
-     "purpose": "PIN permanently blocked: the payment webview refuses every PIN"},
-    {"phone": "081200000005", "name": "Points Putri", "cash": "0.00", "points": "1000000.00",
-     "purpose": "only OVO Points: pay with payOptionDetails payMethod POINTS"},
-)
-"""The documented test customers every fresh sandbox has (PIN 123456, OTP = last 4 digits)."""
-
-
 def default_sandbox_dir() -> Path:
     """``~/.ovo-nb/sandbox``: the sandbox state and the default partner's key and credentials."""
-    return ovo_nb_home() / "sandbox"
+    return sandbox_dir()
 
 
 @dataclass(frozen=True)
@@ -87,8 +73,8 @@ def ensure_default_partner(sandbox: Sandbox, folder: Path | None = None) -> Sand
         secret = tomllib.loads(saved.read_text()).get("client_secret") if saved.exists() else None
         sandbox.register_partner(
             public_key_pem(keys.private_key, "pkcs1"), client_id=DEFAULT_CLIENT_ID, client_secret=secret,
-            name="Sandbox Merchant",
-            merchant_id="MSANDBOX01", callback_urls=DEFAULT_CALLBACK_URLS[:1], error_urls=DEFAULT_CALLBACK_URLS[1:],
+            name="Sandbox Merchant", merchant_id=DEFAULT_MERCHANT_ID, callback_urls=DEFAULT_CALLBACK_URLS[:1],
+            error_urls=DEFAULT_CALLBACK_URLS[1:],
             daily_refund_limit="50000000.00")
     elif fingerprint(load_public_key(row["public_key_pem"].encode())) != keys.fingerprint:
         with sandbox.store.transaction():  # the key file was replaced: register the new public key
@@ -190,7 +176,7 @@ CONFIG_PARTNER = {
     "lenient": Field("bool"),
 }
 """A ``[[partners]]`` table of a sandbox config file; ``lenient`` defaults to false."""
-CONFIG_CUSTOMER = {re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): spec for name, spec in CUSTOMER.items()}
+CONFIG_CUSTOMER = {snake_case(name): spec for name, spec in CUSTOMER.items()}
 """A ``[[customers]]`` table of a sandbox config file."""
 
 
