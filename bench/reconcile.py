@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ovo_nb.reconcile import load_records, reconcile
+from ovo_nb.reconciliation import load_records, reconcile
 
 
 def sides(rows: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:

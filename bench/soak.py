@@ -209,7 +209,7 @@ def _drive(ovo: Any, server: _Server, admin: SandboxAdmin, phones: list[str], pa
 
 
 def _check(ovo: Any, admin: SandboxAdmin, phones: list[str], folder: Path, report: SoakReport) -> None:
-    from ovo_nb.reconcile import from_ledger, load_records, reconcile
+    from ovo_nb.reconciliation import from_ledger, load_records, reconcile
 
     frame = ovo.client.call_log.to_frame()
     report.calls = len(frame)

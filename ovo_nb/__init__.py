@@ -10,131 +10,211 @@ The public API is re-exported here; the modules behind it may move.
 - :mod:`ovo_nb.client`: signed requests and :class:`OvoClient`, one typed method per API.
 - :mod:`ovo_nb.flows`: :class:`Ovo`, the business flows with vault, ledger and recovery.
 - :mod:`ovo_nb.sandbox`: the embedded OVO.
-- :mod:`ovo_nb.walkthrough` and :mod:`ovo_nb.widgets`: what the notebooks are made of
-  (``ovo_nb.widgets`` is imported on its own, as it loads ipywidgets).
+- :mod:`ovo_nb.environments`: where calls go (in-process or loopback sandbox, OVO stage or
+  production) and the sandbox's admin controls.
+- :mod:`ovo_nb.walkthrough` and :mod:`ovo_nb.widgets`: what the notebooks are made of.
+
+Every name loads on first use: ``import ovo_nb`` (or ``ovo_nb.snap``) loads neither pandas, nor
+ipywidgets, nor the sandbox.
 """
 
-from .calllog import Call, CallLog, LoggingTransport, as_curl, mask_token, new_run_id
-from .client import OvoClient, SnapRequestBuilder
-from .config import Profile, load_profile
-from .doctor import Check, Explanation, check_profile, explain_call
-from .errors import (
-    AuthenticationError,
-    BusinessRuleError,
-    ConflictError,
-    CredentialError,
-    CustomerMustRegister,
-    CustomerNotBound,
-    InsufficientFundsError,
-    InvalidRequestError,
-    KeyFileError,
-    NotFoundError,
-    OvoApiError,
-    OvoConnectionError,
-    OvoNbError,
-    RateLimitError,
-    ServerError,
-    SignatureError,
-    StateFileError,
-    ValidationError,
-    WebviewError,
-)
-from .evidence import (
-    Scenario,
-    ScenarioResult,
-    as_http,
-    evidence_session,
-    fill_template,
-    run_scenarios,
-    scenarios,
-    write_devsite_report,
-    write_evidence_workbook,
-)
-from .flows import Ovo, PaymentOutcome, PendingBinding, PendingPayment, PendingUnbinding
-from .keys import (
-    CredentialPair,
-    CredentialRequest,
-    Credentials,
-    PartnerKeys,
-    build_credential_request,
-    decrypt_credentials,
-    encrypt_credentials,
-    fingerprint,
-    generate_private_key,
-    load_private_key,
-    load_public_key,
-    prepare_partner_keys,
-    public_key_pem,
-    read_credential_pair,
-    save_private_key,
-    validate_callback_url,
-    validate_ip_entry,
-    write_credential_request,
-)
-from .ledger import PartnerLedger
-from .models import (
-    B2BToken,
-    Balance,
-    Binding,
-    CustomerTokens,
-    Lookup,
-    Payment,
-    PaymentStatus,
-    Refund,
-    SingleUseToken,
-    TopupOptions,
-    Unbinding,
-)
-from .reconcile import Reconciliation, from_ledger, from_settlement, load_records, reconcile, settle_from_settlement
-from .reports import write_reconciliation
-from .secretbox import SecretBox
-from .signing import (
-    asymmetric_request_string_to_sign,
-    body_hash,
-    minify,
-    ovo_string_to_sign,
-    serialize_body,
-    sign_hmac_sha256,
-    sign_hmac_sha512,
-    sign_rsa_sha256,
-    symmetric_string_to_sign,
-    token_string_to_sign,
-    verify_hmac_sha256,
-    verify_hmac_sha512,
-    verify_rsa_sha256,
-)
-from .snap import (
-    JAKARTA,
-    Clock,
-    Endpoint,
-    ExternalIdGenerator,
-    ManualClock,
-    PathStyle,
-    ResponseCode,
-    SignatureKind,
-    SystemClock,
-    endpoint,
-    format_amount,
-    format_timestamp,
-    mask_phone,
-    money,
-    normalize_phone,
-    parse_amount,
-    parse_money,
-    parse_response_code,
-    parse_timestamp,
-    response_code,
-    response_message,
-)
-from .tokens import TokenVault
-from .traffic import Drill, drill_session, simulate_period
-from .walkthrough import StepResult, Walkthrough
-from .webview import CallbackResult, build_webview_url, parse_callback
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads on first use
+    from ._files import artefact_dir
+    from .calllog import Call, CallLog, LoggingTransport, as_curl, mask_token, new_run_id
+    from .client import OvoClient, SnapRequestBuilder
+    from .config import Profile, load_profile
+    from .doctor import Check, Explanation, check_profile, explain_call
+    from .environments import Environment, SandboxAdmin, open_environment
+    from .errors import (
+        AuthenticationError,
+        BusinessRuleError,
+        ConflictError,
+        CredentialError,
+        CustomerMustRegister,
+        CustomerNotBound,
+        InsufficientFundsError,
+        InvalidRequestError,
+        KeyFileError,
+        NotFoundError,
+        OvoApiError,
+        OvoConnectionError,
+        OvoNbError,
+        RateLimitError,
+        ServerError,
+        SignatureError,
+        StateFileError,
+        ValidationError,
+        WebviewError,
+    )
+    from .evidence import (
+        Scenario,
+        ScenarioResult,
+        as_http,
+        evidence_session,
+        fill_template,
+        run_scenarios,
+        scenarios,
+        write_devsite_report,
+        write_evidence_workbook,
+    )
+    from .flows import Ovo, PaymentOutcome, PendingBinding, PendingPayment, PendingUnbinding
+    from .keys import (
+        CredentialPair,
+        CredentialRequest,
+        Credentials,
+        PartnerKeys,
+        build_credential_request,
+        decrypt_credentials,
+        default_key_dir,
+        encrypt_credentials,
+        fingerprint,
+        generate_private_key,
+        load_private_key,
+        load_public_key,
+        prepare_partner_keys,
+        public_key_pem,
+        read_credential_pair,
+        save_private_key,
+        validate_callback_url,
+        validate_ip_entry,
+        write_credential_request,
+    )
+    from .ledger import PartnerLedger
+    from .models import (
+        B2BToken,
+        Balance,
+        Binding,
+        CustomerTokens,
+        Lookup,
+        Payment,
+        PaymentStatus,
+        Refund,
+        SingleUseToken,
+        TopupOptions,
+        Unbinding,
+    )
+    from .reconciliation import (
+        Reconciliation,
+        from_ledger,
+        from_settlement,
+        load_records,
+        reconcile,
+        settle_from_settlement,
+    )
+    from .reports import write_reconciliation
+    from .secretbox import SecretBox
+    from .signing import (
+        asymmetric_request_string_to_sign,
+        body_hash,
+        compose_string_to_sign,
+        minify,
+        ovo_string_to_sign,
+        serialize_body,
+        sign_hmac_sha256,
+        sign_hmac_sha512,
+        sign_rsa_sha256,
+        symmetric_string_to_sign,
+        token_string_to_sign,
+        verify_hmac_sha256,
+        verify_hmac_sha512,
+        verify_rsa_sha256,
+    )
+    from .snap import (
+        JAKARTA,
+        Clock,
+        Endpoint,
+        ExternalIdGenerator,
+        ManualClock,
+        PathStyle,
+        ResponseCode,
+        SignatureKind,
+        SystemClock,
+        endpoint,
+        format_amount,
+        format_timestamp,
+        mask_phone,
+        money,
+        normalize_phone,
+        parse_amount,
+        parse_money,
+        parse_response_code,
+        parse_timestamp,
+        response_code,
+        response_message,
+        stage_otp,
+    )
+    from .testbed import SANDBOX_TEST_PIN, TEST_CUSTOMERS
+    from .tokens import TokenVault
+    from .traffic import Drill, drill_session, sandbox_settlement, simulate_period
+    from .walkthrough import StepResult, Walkthrough
+    from .webview import CallbackResult, WebviewCompleter, build_webview_url, parse_callback
+    from .widgets import flow_panel
 
 __version__ = "0.1.0"
 
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(('Call', 'CallLog', 'LoggingTransport', 'as_curl', 'mask_token', 'new_run_id',), "calllog"),
+    **dict.fromkeys(('OvoClient', 'SnapRequestBuilder',), "client"),
+    **dict.fromkeys(('Profile', 'load_profile',), "config"),
+    **dict.fromkeys(('Check', 'Explanation', 'check_profile', 'explain_call',), "doctor"),
+    **dict.fromkeys(('Environment', 'SandboxAdmin', 'open_environment',), "environments"),
+    **dict.fromkeys((
+        'AuthenticationError', 'BusinessRuleError', 'ConflictError', 'CredentialError', 'CustomerMustRegister',
+        'CustomerNotBound', 'InsufficientFundsError', 'InvalidRequestError', 'KeyFileError', 'NotFoundError',
+        'OvoApiError', 'OvoConnectionError', 'OvoNbError', 'RateLimitError', 'ServerError', 'SignatureError',
+        'StateFileError', 'ValidationError', 'WebviewError',
+    ), "errors"),
+    **dict.fromkeys((
+        'Scenario', 'ScenarioResult', 'as_http', 'evidence_session', 'fill_template', 'run_scenarios', 'scenarios',
+        'write_devsite_report', 'write_evidence_workbook',
+    ), "evidence"),
+    **dict.fromkeys(('Ovo', 'PaymentOutcome', 'PendingBinding', 'PendingPayment', 'PendingUnbinding',), "flows"),
+    **dict.fromkeys((
+        'CredentialPair', 'CredentialRequest', 'Credentials', 'PartnerKeys', 'build_credential_request',
+        'decrypt_credentials', 'default_key_dir', 'encrypt_credentials', 'fingerprint', 'generate_private_key',
+        'load_private_key', 'load_public_key', 'prepare_partner_keys', 'public_key_pem', 'read_credential_pair',
+        'save_private_key', 'validate_callback_url', 'validate_ip_entry', 'write_credential_request',
+    ), "keys"),
+    **dict.fromkeys(('PartnerLedger',), "ledger"),
+    **dict.fromkeys((
+        'B2BToken', 'Balance', 'Binding', 'CustomerTokens', 'Lookup', 'Payment', 'PaymentStatus', 'Refund',
+        'SingleUseToken', 'TopupOptions', 'Unbinding',
+    ), "models"),
+    **dict.fromkeys((
+        'Reconciliation', 'from_ledger', 'from_settlement', 'load_records', 'reconcile', 'settle_from_settlement',
+    ), "reconciliation"),
+    **dict.fromkeys(('write_reconciliation',), "reports"),
+    **dict.fromkeys(('artefact_dir',), "_files"),
+    **dict.fromkeys(('SecretBox',), "secretbox"),
+    **dict.fromkeys((
+        'asymmetric_request_string_to_sign', 'body_hash', 'compose_string_to_sign', 'minify', 'ovo_string_to_sign',
+        'serialize_body', 'sign_hmac_sha256', 'sign_hmac_sha512', 'sign_rsa_sha256', 'symmetric_string_to_sign',
+        'token_string_to_sign', 'verify_hmac_sha256', 'verify_hmac_sha512', 'verify_rsa_sha256',
+    ), "signing"),
+    **dict.fromkeys((
+        'Clock', 'Endpoint', 'ExternalIdGenerator', 'JAKARTA', 'ManualClock', 'PathStyle', 'ResponseCode',
+        'SignatureKind', 'SystemClock', 'endpoint', 'format_amount', 'format_timestamp', 'mask_phone', 'money',
+        'normalize_phone', 'parse_amount', 'parse_money', 'parse_response_code', 'parse_timestamp', 'response_code',
+        'response_message', 'stage_otp',
+    ), "snap"),
+    **dict.fromkeys(('SANDBOX_TEST_PIN', 'TEST_CUSTOMERS',), "testbed"),
+    **dict.fromkeys(('TokenVault',), "tokens"),
+    **dict.fromkeys(('Drill', 'drill_session', 'sandbox_settlement', 'simulate_period',), "traffic"),
+    **dict.fromkeys(('StepResult', 'Walkthrough',), "walkthrough"),
+    **dict.fromkeys(('CallbackResult', 'WebviewCompleter', 'build_webview_url', 'parse_callback',), "webview"),
+    **dict.fromkeys(('flow_panel',), "widgets"),
+}
+"""Each public name and the module that defines it."""
+
 __all__ = [
     "JAKARTA",
+    "SANDBOX_TEST_PIN",
+    "TEST_CUSTOMERS",
     "AuthenticationError",
     "B2BToken",
     "Balance",
@@ -155,6 +235,7 @@ __all__ = [
     "CustomerTokens",
     "Drill",
     "Endpoint",
+    "Environment",
     "Explanation",
     "ExternalIdGenerator",
     "InsufficientFundsError",
@@ -183,6 +264,7 @@ __all__ = [
     "Reconciliation",
     "Refund",
     "ResponseCode",
+    "SandboxAdmin",
     "Scenario",
     "ScenarioResult",
     "SecretBox",
@@ -199,8 +281,10 @@ __all__ = [
     "Unbinding",
     "ValidationError",
     "Walkthrough",
+    "WebviewCompleter",
     "WebviewError",
     "__version__",
+    "artefact_dir",
     "as_curl",
     "as_http",
     "asymmetric_request_string_to_sign",
@@ -208,7 +292,9 @@ __all__ = [
     "build_credential_request",
     "build_webview_url",
     "check_profile",
+    "compose_string_to_sign",
     "decrypt_credentials",
+    "default_key_dir",
     "drill_session",
     "encrypt_credentials",
     "endpoint",
@@ -216,6 +302,7 @@ __all__ = [
     "explain_call",
     "fill_template",
     "fingerprint",
+    "flow_panel",
     "format_amount",
     "format_timestamp",
     "from_ledger",
@@ -231,6 +318,7 @@ __all__ = [
     "money",
     "new_run_id",
     "normalize_phone",
+    "open_environment",
     "ovo_string_to_sign",
     "parse_amount",
     "parse_callback",
@@ -244,6 +332,7 @@ __all__ = [
     "response_code",
     "response_message",
     "run_scenarios",
+    "sandbox_settlement",
     "save_private_key",
     "scenarios",
     "serialize_body",
@@ -252,6 +341,7 @@ __all__ = [
     "sign_hmac_sha512",
     "sign_rsa_sha256",
     "simulate_period",
+    "stage_otp",
     "symmetric_string_to_sign",
     "token_string_to_sign",
     "validate_callback_url",
@@ -264,3 +354,16 @@ __all__ = [
     "write_evidence_workbook",
     "write_reconciliation",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ovo_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next access skips this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

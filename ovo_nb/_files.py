@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import tempfile
 from pathlib import Path
 
-from .errors import KeyFileError, StateFileError
+from .errors import KeyFileError, OvoNbError, StateFileError
 
 SECRET_FILE_MODE = 0o600
 SECRET_DIR_MODE = 0o700
@@ -102,3 +103,34 @@ def open_sqlite(path: str | Path, schema: str, *, fast_commits: bool = False) ->
             "(keep it if it holds records you need) and run again to start a fresh one."
         ) from None
     return db
+
+
+def close_sqlite(db: sqlite3.Connection) -> None:
+    """Fold the write-ahead log into the database file, then close: a copy of the ``.sqlite`` alone
+    then holds everything. Closing twice is harmless."""
+    with contextlib.suppress(sqlite3.ProgrammingError):  # already closed
+        with contextlib.suppress(sqlite3.OperationalError):  # busy elsewhere: the next close folds it
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+
+
+RUN_DIR_ENV = "OVO_NB_RUN_DIR"
+"""Set for every notebook ``ovo-nb run`` executes: the ``outputs/<run-id>`` folder of the run."""
+RUN_ID_ENV = "OVO_NB_RUN_ID"
+"""Set for every notebook ``ovo-nb run`` executes: the run id its calls are logged under."""
+
+
+def project_root() -> Path:
+    """The folder holding ``notebooks/``: the working directory if it has one, else the source checkout."""
+    for candidate in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        if (candidate / "notebooks").is_dir():
+            return candidate
+    raise OvoNbError("No notebooks/ folder here or beside the ovo_nb package; run from the project folder.")
+
+
+def artefact_dir(name: str) -> Path:
+    """Where a notebook writes its artefacts: ``$OVO_NB_RUN_DIR/<name>`` or ``outputs/<name>``."""
+    base = Path(os.environ.get(RUN_DIR_ENV) or project_root() / "outputs")
+    folder = base / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

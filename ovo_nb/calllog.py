@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from ._files import open_sqlite
+from ._files import close_sqlite, open_sqlite
 from .errors import OvoNbError
 from .secretbox import SecretBox
 from .snap import JAKARTA, Clock, SystemClock
@@ -160,8 +160,9 @@ class CallLog:
         return cls(path, run_id=run_id, box=SecretBox.default())
 
     def close(self) -> None:
+        """Checkpoint and close the database (a copied ``.sqlite`` then holds everything)."""
         with self._lock:
-            self._db.close()
+            close_sqlite(self._db)
 
     def __enter__(self) -> CallLog:
         return self

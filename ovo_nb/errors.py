@@ -45,6 +45,12 @@ __all__ = [
 class OvoNbError(Exception):
     """Base class of every error ovo_nb raises on purpose."""
 
+    should_retry: bool = False
+    """Whether sending the same request again may succeed (a lost answer, a 5xx, a rate limit).
+
+    For a call that moves money, "again" means after asking OVO's status: the first one may have
+    been processed. The flows' one retry helper reads this and nothing else."""
+
 
 class ValidationError(OvoNbError, ValueError):
     """Input was refused before any network call or file write."""
@@ -73,6 +79,8 @@ _CASE_HINTS: dict[tuple[int, str], str] = {
     (400, "01"): "a field or header has the wrong format; see the field named in the message",
     (400, "02"): "a mandatory field or header is missing; see the field named in the message",
     (401, "00"): "authentication failed: run `ovo-nb doctor --call <id>` to see the string-to-sign and common mistakes",
+    (401, "auth code"): "the webview's authCode is unknown, used or expired (15 minutes): have the customer do the "
+                        "webview step again",
     (401, "01"): "the B2B token is invalid or expired; get a new one with the B2B token API",
     (401, "02"): "the customer token is invalid, expired or revoked; refresh it, or bind the customer again",
     (401, "03"): "send the B2B token in Authorization",
@@ -103,6 +111,8 @@ class OvoApiError(OvoNbError):
         self.call_id = call_id
         self.body = body or {}
         case = (http_status, response_code[5:7]) if len(response_code) == 7 else (http_status, "")
+        if case == (401, "00") and "auth code" in response_message.lower():
+            case = (401, "auth code")  # not a signature problem: the customer's step must be done again
         self.hint = _CASE_HINTS.get(case, "")
         text = f"{response_code} {response_message}"
         if self.hint:
@@ -139,13 +149,19 @@ class ConflictError(OvoApiError):
 class RateLimitError(OvoApiError):
     """429: too many requests."""
 
+    should_retry = True
+
 
 class ServerError(OvoApiError):
     """5xx: OVO failed; the request may or may not have been processed: ask status before retrying."""
 
+    should_retry = True
+
 
 class OvoConnectionError(OvoNbError):
     """No answer: a timeout or dropped connection. The request may have been processed."""
+
+    should_retry = True
 
     def __init__(self, message: str, *, call_id: int | None = None) -> None:
         self.call_id = call_id

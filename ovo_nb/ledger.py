@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._files import open_sqlite
+from ._files import close_sqlite, open_sqlite
 from .errors import ValidationError
 from .snap import JAKARTA, Clock, SystemClock
 
@@ -223,5 +223,6 @@ class PartnerLedger:
         return frame.drop(columns=["body"], errors="ignore")
 
     def close(self) -> None:
+        """Checkpoint and close the database (a copied ``.sqlite`` then holds everything)."""
         with self._lock:
-            self._db.close()
+            close_sqlite(self._db)

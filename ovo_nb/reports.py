@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import ValidationError
-from .reconcile import CATEGORIES, Reconciliation
+from .reconciliation import CATEGORIES, Reconciliation
 
 __all__ = ["FORMATS", "write_reconciliation"]
 

@@ -16,33 +16,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ._files import RUN_DIR_ENV, RUN_ID_ENV, artefact_dir, project_root
 from .calllog import new_run_id
 from .errors import OvoNbError
 
 __all__ = ["RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir", "coerce_parameters",
            "find_notebooks", "project_root", "run_notebooks"]
 
-RUN_DIR_ENV = "OVO_NB_RUN_DIR"
-RUN_ID_ENV = "OVO_NB_RUN_ID"
-"""Set for every executed notebook: the ``outputs/<run-id>`` folder of the run."""
 CELL_TIMEOUT_SECONDS = 600
 KERNEL_NAME = "python3"
-
-
-def project_root() -> Path:
-    """The folder holding ``notebooks/``: the working directory if it has one, else the source checkout."""
-    for candidate in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        if (candidate / "notebooks").is_dir():
-            return candidate
-    raise OvoNbError("No notebooks/ folder here or beside the ovo_nb package; run from the project folder.")
-
-
-def artefact_dir(name: str) -> Path:
-    """Where a notebook writes its artefacts: ``$OVO_NB_RUN_DIR/<name>`` or ``outputs/<name>``."""
-    base = Path(os.environ.get(RUN_DIR_ENV) or project_root() / "outputs")
-    folder = base / name
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def find_notebooks(names: Iterable[str] = (), folder: Path | None = None) -> list[Path]:
@@ -169,7 +151,14 @@ def run_notebooks(
     on_start = on_start or (lambda path: None)
     run_id = run_id or new_run_id()
     run_dir = Path(output_root or root / "outputs") / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise OvoNbError(f"Cannot write the run's outputs to {run_dir.parent} ({exc.strerror or exc}); choose a "
+                         "writable folder with --output.") from None
     show_progress = progress if progress is not None else not os.environ.get("CI")
     results: list[NotebookResult] = []
     previous = {name: os.environ.get(name) for name in (RUN_DIR_ENV, RUN_ID_ENV)}

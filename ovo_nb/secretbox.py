@@ -52,7 +52,15 @@ class SecretBox:
         if not path.exists():
             with contextlib.suppress(KeyFileError):  # another process created it first: use theirs
                 write_private_file(path, Fernet.generate_key())
-        return cls(path.read_bytes().strip())
+        try:
+            return cls(path.read_bytes().strip())
+        except (KeyFileError, OSError):
+            raise KeyFileError(
+                f"{path} is not a vault key (a Fernet key: 32 bytes, urlsafe Base64). It seals the customers' tokens "
+                "in the token vault and the full exchanges in the call log: restore it from a backup, or set "
+                f"{VAULT_KEY_ENV}. Deleting it makes a new key, and everything sealed with the old one unreadable "
+                "(the customers must bind again)."
+            ) from None
 
     def seal(self, data: bytes) -> bytes:
         return self._fernet.encrypt(data)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ._files import open_sqlite
+from ._files import close_sqlite, open_sqlite
 from .secretbox import SecretBox
 from .snap import JAKARTA, Clock, SystemClock
 
@@ -169,5 +169,6 @@ class TokenVault:
         return result
 
     def close(self) -> None:
+        """Checkpoint and close the database (a copied ``.sqlite`` then holds everything)."""
         with self._lock:
-            self._db.close()
+            close_sqlite(self._db)

@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._files import RUN_ID_ENV
 from .calllog import CallLog, as_curl, mask_token, redact_url
 from .config import load_profile
 from .errors import OvoApiError, OvoNbError
 from .flows import Ovo
-from .runner import RUN_ID_ENV
 from .webview import parse_callback
 
 if TYPE_CHECKING:

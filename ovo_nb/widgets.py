@@ -14,10 +14,10 @@ from typing import Any
 
 import ipywidgets as w
 
+from ._files import RUN_DIR_ENV
 from .calllog import redact_url
 from .errors import OvoNbError
 from .flows import PendingBinding, PendingPayment
-from .runner import RUN_DIR_ENV
 from .snap import stage_otp
 from .testbed import SANDBOX_TEST_PIN
 from .walkthrough import Walkthrough

@@ -122,7 +122,7 @@ def test_the_webview_is_phone_shaped_and_self_contained(page: Any, served: tuple
 
 
 def test_reports_render_without_missing_assets(page: Any, tmp_path: Path) -> None:
-    from ovo_nb.reconcile import from_ledger, from_settlement, reconcile
+    from ovo_nb.reconciliation import from_ledger, from_settlement, reconcile
     from ovo_nb.reports import write_reconciliation
     from ovo_nb.traffic import drill_session, sandbox_settlement, simulate_period
 

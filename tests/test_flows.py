@@ -259,7 +259,7 @@ def test_an_outcome_lost_after_the_customer_unbound_waits_for_reconciliation(ovo
 
     import pandas as pd
 
-    from ovo_nb.reconcile import from_settlement, settle_from_settlement
+    from ovo_nb.reconciliation import from_settlement, settle_from_settlement
 
     ovo.bind(RICH)
     pending = ovo.start_payment(RICH, "15000")
@@ -291,3 +291,16 @@ def test_a_refund_after_ovo_expired_the_cached_b2b_token(ovo: Ovo) -> None:
     assert refund.response_code == "2005800"
     assert ovo.ledger.payment(payment.partner_reference_no).status == "PARTIALLY_REFUNDED"
     assert scenarios(ovo).count("b2b token") == 2
+
+
+def test_an_expired_auth_code_is_named_as_such_not_as_a_signature(ovo: Ovo) -> None:
+    from ovo_nb.errors import AuthenticationError
+
+    ovo.bind(RICH)
+    pending = ovo.start_payment(RICH, "15000")
+    assert ovo.sandbox is not None
+    callback = ovo.sandbox.complete_webview(pending.webview_url, "123456")
+    ovo.sandbox.advance_clock(16 * 60)  # the authCode lives 15 minutes
+    with pytest.raises(AuthenticationError) as caught:
+        ovo.finish_payment(pending, callback)
+    assert "authCode is unknown, used or expired" in str(caught.value) and "doctor" not in str(caught.value)

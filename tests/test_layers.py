@@ -89,3 +89,69 @@ def test_the_handler_table_serves_every_endpoint() -> None:
     from ovo_nb.snap import ENDPOINTS
 
     assert set(HANDLERS) == set(ENDPOINTS)
+
+
+LAYERS: dict[str, int] = {
+    "errors": 0, "snap": 0, "signing": 0,
+    "_files": 1, "secretbox": 1, "keys": 1, "testbed": 1,
+    "config": 2, "client": 2, "calllog": 2, "tokens": 2, "ledger": 2, "webview": 2, "models": 2, "sandbox": 2,
+    "environments": 3, "flows": 3,
+    "doctor": 4, "reconciliation": 4, "reports": 4, "evidence": 4, "walkthrough": 4, "widgets": 4, "traffic": 4,
+    "runner": 5, "cli": 5,
+}
+"""ARCHITECTURE.md's layers: L0 the wire vocabulary ... L5 the commands; the sandbox is L2b."""
+SANDBOX_IMPORTERS = {"environments", "cli"}
+"""The only modules outside the sandbox that may import it."""
+
+
+def test_every_module_has_a_layer() -> None:
+    tops = {name.split(".")[1] for name in graph() if name != "ovo_nb"}
+    assert sorted(tops - set(LAYERS)) == []
+
+
+def test_imports_go_down_the_layers_and_never_across_client_and_sandbox() -> None:
+    bad = []
+    for source, targets in graph().items():
+        if source == "ovo_nb" or source.startswith("ovo_nb.sandbox"):
+            continue  # the package's lazy re-exports; the sandbox has its own rule above
+        here = source.split(".")[1]
+        for target in targets:
+            if target == "ovo_nb":
+                continue
+            there = target.split(".")[1]
+            if there == "sandbox" and here not in SANDBOX_IMPORTERS:
+                bad.append(f"{source} -> {target} (only {', '.join(sorted(SANDBOX_IMPORTERS))} import the sandbox)")
+            elif LAYERS[there] > LAYERS[here]:
+                bad.append(f"{source} (L{LAYERS[here]}) -> {target} (L{LAYERS[there]})")
+    assert bad == []
+
+
+def test_a_light_import(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, ovo_nb, ovo_nb.snap, ovo_nb.errors\n"
+            "heavy = [m for m in ('pandas', 'ipywidgets', 'ovo_nb.sandbox', 'httpx') if m in sys.modules]\n"
+            "print(heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_public_names_resolve_lazily() -> None:
+    import ovo_nb
+
+    assert set(ovo_nb.__all__) - {"__version__"} == set(ovo_nb._EXPORTS)
+    for name in ovo_nb.__all__:
+        assert getattr(ovo_nb, name) is not None, name
+
+
+def test_notebooks_import_only_the_public_api() -> None:
+    import json
+
+    deep = []
+    for path in sorted((PACKAGE.parent / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            source = "".join(cell["source"])
+            deep += [f"{path.name}: {line.strip()}" for line in source.splitlines()
+                     if line.lstrip().startswith(("from ovo_nb.", "import ovo_nb."))]
+    assert deep == []

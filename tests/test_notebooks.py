@@ -121,8 +121,16 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
 
 
 def test_every_notebook_runs_headless_and_the_run_leaks_nothing(tmp_path: Path) -> None:
+    """The one full run of the suite: every notebook, then every byte of its outputs scanned."""
     result = run_notebooks(output_root=tmp_path, progress=False)
     assert result.ok, [n.error for n in result.notebooks if not n.ok]
+    secret = load_profile().client_secret.encode()
+    for path in result.run_dir.rglob("*"):
+        if path.is_file():  # executed notebooks, reports, SQLite files: nothing holds a key, a secret, a token
+            data = path.read_bytes()
+            assert b"PRIVATE KEY-----" not in data, path
+            assert secret not in data, path
+            assert not JWT.search(data.decode("latin-1")), f"a full token in {path.relative_to(result.run_dir)}"
     assert [n.notebook for n in result.notebooks] == [
         "01_key_setup.ipynb", "02_binding.ipynb", "03_direct_debit.ipynb", "04_refund.ipynb", "05_unbinding.ipynb",
         "06_reconciliation.ipynb", "07_bi_submission.ipynb"]
@@ -195,3 +203,20 @@ def test_cli_parameters_keep_their_declared_types(tmp_path: Path) -> None:
         coerce_parameters({"key_size": "big"}, chosen)
     with pytest.raises(OvoNbError, match="known parameters"):
         coerce_parameters({"colour": "red"}, chosen)
+
+
+def test_an_unwritable_output_folder_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "key_setup", "--output", "/dev/null/runs"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ovo-nb: Cannot write the run's outputs to /dev/null/runs") and "--output" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_damaged_call_log_still_gets_a_run_summary(tmp_path: Path) -> None:
+    state = load_profile().state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "calls.sqlite").write_bytes(b"garbage" * 100)
+    result = run_notebooks(["key_setup"], output_root=tmp_path, progress=False)
+    assert result.ok
+    assert json.loads((result.run_dir / "summary.json").read_text())["calls"] == 0
+    assert (result.run_dir / "summary.html").exists()

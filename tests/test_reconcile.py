@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from ovo_nb.errors import ValidationError
-from ovo_nb.reconcile import CATEGORIES, from_ledger, from_settlement, load_records, reconcile
+from ovo_nb.reconciliation import CATEGORIES, from_ledger, from_settlement, load_records, reconcile
 from ovo_nb.reports import write_reconciliation
 from ovo_nb.traffic import drill_session, sandbox_settlement, simulate_period
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .._files import open_sqlite
+from .._files import close_sqlite, open_sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -199,8 +199,9 @@ class Store:
                 self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
+        """Checkpoint and close the database (a copied ``.sqlite`` then holds everything)."""
         with self._lock:
-            self._db.close()
+            close_sqlite(self._db)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
