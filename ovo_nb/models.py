@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from .snap import TRANSACTION_STATUSES
 from .webview import build_webview_url
 
 __all__ = [
@@ -22,10 +23,12 @@ __all__ = [
     "SingleUseToken",
     "TopupOptions",
     "Unbinding",
+    "status_name",
 ]
 
-STATUS_NAMES = {"00": "SUCCESS", "01": "INITIATED", "02": "PAYING", "03": "PENDING", "04": "REFUNDED",
-                "05": "CANCELED", "06": "FAILED", "07": "NOT_FOUND"}
+def status_name(code: str) -> str:
+    """``latestTransactionStatus`` as a word: ``"00"`` -> ``SUCCESS``, ``"07"`` -> ``NOT_FOUND``."""
+    return TRANSACTION_STATUSES.get(code, code).upper().replace(" ", "_")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,7 +112,7 @@ class PaymentStatus(ApiResult):
 
     @property
     def status_name(self) -> str:
-        return STATUS_NAMES.get(self.latest_status, self.latest_status)
+        return status_name(self.latest_status)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import ValidationError
-from .snap import JAKARTA
+from .models import status_name
+from .snap import JAKARTA, TRANSACTION_STATUSES
 
 if TYPE_CHECKING:
     from .ledger import PartnerLedger
@@ -37,16 +38,14 @@ COLUMNS = ("record_type", "partner_reference_no", "reference_no", "partner_refun
 CATEGORIES = ("matched", "missing_at_ovo", "missing_at_partner", "amount_mismatch", "status_mismatch",
               "refund_mismatch", "duplicate")
 
-_STATUS = {
-    "SUCCESS": "SUCCESS", "PAID": "SUCCESS", "00": "SUCCESS", "REFUNDED": "SUCCESS", "04": "SUCCESS",
-    "PARTIALLY_REFUNDED": "SUCCESS",
+_NAMED = {
+    "SUCCESS": "SUCCESS", "PAID": "SUCCESS", "REFUNDED": "SUCCESS", "PARTIALLY_REFUNDED": "SUCCESS",
     "PENDING": "PENDING", "INITIATED": "PENDING", "PAYING": "PENDING", "CREATED": "PENDING", "AWAITING_PIN": "PENDING",
-    "UNKNOWN": "PENDING", "UNKNOWN_NEEDS_RECONCILIATION": "PENDING", "01": "PENDING", "02": "PENDING",
-    "03": "PENDING", "REQUESTED": "PENDING",
-    "FAILED": "FAILED", "06": "FAILED", "CANCELED": "FAILED", "CANCELLED": "FAILED", "EXPIRED": "FAILED",
-    "05": "FAILED", "NOT_FOUND": "FAILED", "07": "FAILED",
+    "UNKNOWN": "PENDING", "UNKNOWN_NEEDS_RECONCILIATION": "PENDING", "REQUESTED": "PENDING",
+    "FAILED": "FAILED", "CANCELED": "FAILED", "CANCELLED": "FAILED", "EXPIRED": "FAILED", "NOT_FOUND": "FAILED",
 }
-"""Every status either side writes, folded to SUCCESS, PENDING or FAILED."""
+_STATUS = {**_NAMED, **{code: _NAMED[status_name(code)] for code in TRANSACTION_STATUSES}}
+"""Every status either side writes (names, or OVO's codes 00-07), folded to SUCCESS, PENDING or FAILED."""
 _AMOUNT_RE = r"^\d{1,16}(?:\.\d{1,2})?$"
 
 

@@ -118,11 +118,11 @@ def test_doctor_explains_a_failed_signature() -> None:
         assert response.json()["responseCode"] == "4011100"
         call_id = response.extensions["ovo_nb.call_id"]
         explanation = explain_call(ovo.client.call_log, call_id, ovo.profile)
+        good = explain_call(ovo.client.call_log, call_id - 1, ovo.profile)
     assert explanation.api == "balance_inquiry" and explanation.signature_reproduced is False
     assert explanation.string_to_sign.startswith("POST:/OVOSNAP/v2.0/balance-inquiry:")
     text = str(explanation)
     assert "does not reproduce" in text and "4011100" in text and "customer's access token" in text
-    good = explain_call(ovo.client.call_log, call_id - 1, ovo.profile)
     assert good.signature_reproduced is True
 
 

@@ -32,7 +32,8 @@ __all__ = ["UNSETTLED", "PaymentService"]
 
 UNSETTLED = ("UNKNOWN", "UNKNOWN_NEEDS_RECONCILIATION")
 """Ledger states of a payment whose outcome the partner does not know yet."""
-_SETTLED_BY_STATUS = {"00": "PAID", "04": "REFUNDED", "05": "EXPIRED", "06": "FAILED"}
+_LEDGER_STATE = {"SUCCESS": "PAID", "REFUNDED": "REFUNDED", "CANCELED": "EXPIRED", "FAILED": "FAILED"}
+"""OVO's final transaction statuses, as the partner ledger records them."""
 
 
 class PaymentService:
@@ -147,10 +148,10 @@ class PaymentService:
             status = self._status_after_failure(phone, reference)
             if status is None:
                 return None  # OVO has nothing: safe to send again
-            if status.latest_status == "00":
+            if status.status_name == "SUCCESS":
                 return self.record_paid(reference, status.reference_no, "", status.response_code, recovered=True)
-            if status.latest_status in ("05", "06"):
-                s.ledger.update_payment(reference, _SETTLED_BY_STATUS[status.latest_status], note=status.description)
+            if status.status_name in ("CANCELED", "FAILED"):
+                s.ledger.update_payment(reference, _LEDGER_STATE[status.status_name], note=status.description)
                 raise problem
             return None  # initiated or paying: the replayed call returns the stored answer
 
@@ -196,7 +197,7 @@ class PaymentService:
         row = self.session.ledger.payment(reference)
         status = self.session.client.debit_status(self._status_token(row.phone, reference), reference,
                                                   scenario="payment status")
-        if row.status in UNSETTLED and status.latest_status == "00":
+        if row.status in UNSETTLED and status.status_name == "SUCCESS":
             self.record_paid(reference, status.reference_no, "", status.response_code, recovered=True)
         return status
 
@@ -220,7 +221,7 @@ class PaymentService:
                 ledger.update_payment(reference, "FAILED", note="OVO has no such payment")
                 settled.append(f"{reference}: FAILED (unknown at OVO)")
                 continue
-            new = _SETTLED_BY_STATUS.get(status.latest_status)
+            new = _LEDGER_STATE.get(status.status_name)
             if new:
                 ledger.update_payment(reference, new, reference_no=status.reference_no,
                                       response_code=status.response_code, note="settled by status inquiry")
