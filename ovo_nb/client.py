@@ -98,10 +98,8 @@ class SnapRequestBuilder:
         """
         spec = endpoint(api)
         content = signing.serialize_body(body) if spec.method == "POST" and (body is not None or spec.is_snap) else b""
-        path = spec.path(self.style)
-        url = self.base_url.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
-        request = httpx.Request(spec.method, url, content=content)
-        signed_path = request.url.raw_path.decode("ascii")
+        signed_path = spec.path(self.style) + (f"?{urlencode(query)}" if query else "")
+        url = self.base_url.rstrip("/") + signed_path
         timestamp = format_timestamp(self.clock.now())
         out: dict[str, str] = {"Content-Type": "application/json", "X-TIMESTAMP": timestamp}
         kind = spec.signature
@@ -132,8 +130,7 @@ class SnapRequestBuilder:
         if customer_token:
             out["Authorization-Customer"] = f"Bearer {customer_token}"
         out.update(headers or {})
-        request.headers.update(out)
-        return request
+        return httpx.Request(spec.method, url, content=content, headers=out)
 
 
 # ============================================================================= the client

@@ -1,23 +1,32 @@
 """Encryption at rest for what must be kept but never shown: full tokens, unredacted calls.
 
-A :class:`SecretBox` seals bytes with Fernet (AES-128-CBC + HMAC-SHA256, from
-``cryptography``). Its key comes from ``$OVO_NB_VAULT_KEY`` or from a key file created
-once with mode 0600 under the ovo-nb home, so a copied database alone reveals nothing.
+A :class:`SecretBox` seals bytes with AES-256-GCM (``cryptography``), under a key derived
+(HKDF-SHA256) from a Fernet key that comes from ``$OVO_NB_VAULT_KEY`` or from a key file created
+once with mode 0600 under the ovo-nb home, so a copied database alone reveals nothing. AES-GCM
+is one authenticated pass, several times cheaper per call-log row than Fernet's CBC + HMAC +
+Base64; data sealed by earlier versions with Fernet still opens.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ._files import ovo_nb_home, write_private_file
 from .errors import KeyFileError, OvoNbError
 
 __all__ = ["VAULT_KEY_ENV", "SecretBox"]
 
+_GCM = b"\x01"
+"""The first byte of an AES-GCM seal; a Fernet token starts with ``g`` (Base64 of 0x80)."""
 VAULT_KEY_ENV = "OVO_NB_VAULT_KEY"
 """Environment variable holding a Fernet key (urlsafe Base64, 32 bytes) for sealing at rest."""
 
@@ -28,11 +37,14 @@ class SecretBox:
     def __init__(self, key: bytes | str) -> None:
         try:
             self._fernet = Fernet(key)
+            raw = base64.urlsafe_b64decode(key)
         except (ValueError, TypeError):
             raise KeyFileError(
                 f"The vault key is not a Fernet key (32 bytes, urlsafe Base64); create one with "
                 f"SecretBox.generate_key() and put it in {VAULT_KEY_ENV}."
             ) from None
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"ovo-nb secretbox aes-gcm").derive(raw)
+        self._aead = AESGCM(derived)
 
     @staticmethod
     def generate_key() -> str:
@@ -63,12 +75,15 @@ class SecretBox:
             ) from None
 
     def seal(self, data: bytes) -> bytes:
-        return self._fernet.encrypt(data)
+        nonce = os.urandom(12)
+        return _GCM + nonce + self._aead.encrypt(nonce, data, None)
 
     def open(self, sealed: bytes) -> bytes:
         try:
-            return self._fernet.decrypt(sealed)
-        except InvalidToken:
+            if sealed[:1] == _GCM:
+                return self._aead.decrypt(sealed[1:13], sealed[13:], None)
+            return self._fernet.decrypt(sealed)  # sealed by an earlier version
+        except (InvalidToken, InvalidTag):
             raise OvoNbError(
                 f"Sealed data does not open with this key: it was sealed with another vault key. "
                 f"Set {VAULT_KEY_ENV} (or the vault key file) to the key used when it was written."
