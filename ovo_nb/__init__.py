@@ -150,7 +150,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
     )
     from .testbed import SANDBOX_TEST_PIN, TEST_CUSTOMERS
     from .tokens import TokenVault
-    from .traffic import Drill, drill_session, sandbox_settlement, simulate_period
+    from .traffic import Drill, drill_session, planted_vs_found, sandbox_settlement, simulate_period
     from .walkthrough import StepResult, Walkthrough
     from .webview import CallbackResult, WebviewCompleter, build_webview_url, parse_callback
     from .widgets import flow_panel
@@ -204,7 +204,8 @@ _EXPORTS: dict[str, str] = {
     ), "snap"),
     **dict.fromkeys(('SANDBOX_TEST_PIN', 'TEST_CUSTOMERS',), "testbed"),
     **dict.fromkeys(('TokenVault',), "tokens"),
-    **dict.fromkeys(('Drill', 'drill_session', 'sandbox_settlement', 'simulate_period',), "traffic"),
+    **dict.fromkeys(('Drill', 'drill_session', 'planted_vs_found', 'sandbox_settlement', 'simulate_period'),
+                    "traffic"),
     **dict.fromkeys(('StepResult', 'Walkthrough',), "walkthrough"),
     **dict.fromkeys(('CallbackResult', 'WebviewCompleter', 'build_webview_url', 'parse_callback',), "webview"),
     **dict.fromkeys(('flow_panel',), "widgets"),
@@ -325,6 +326,7 @@ __all__ = [
     "parse_money",
     "parse_response_code",
     "parse_timestamp",
+    "planted_vs_found",
     "prepare_partner_keys",
     "public_key_pem",
     "read_credential_pair",

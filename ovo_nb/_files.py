@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import secrets
 import sqlite3
 import tempfile
 from pathlib import Path
 
 from .errors import KeyFileError, OvoNbError, StateFileError
+from .snap import JAKARTA, Clock, SystemClock
 
 SECRET_FILE_MODE = 0o600
 SECRET_DIR_MODE = 0o700
@@ -129,8 +132,21 @@ def project_root() -> Path:
 
 
 def artefact_dir(name: str) -> Path:
-    """Where a notebook writes its artefacts: ``$OVO_NB_RUN_DIR/<name>`` or ``outputs/<name>``."""
-    base = Path(os.environ.get(RUN_DIR_ENV) or project_root() / "outputs")
+    """Where a notebook writes its artefacts: ``$OVO_NB_RUN_DIR/<name>`` under ``ovo-nb run``, else
+    ``outputs/<this session's run id>/<name>``: never a folder another run would overwrite."""
+    base = Path(os.environ.get(RUN_DIR_ENV) or project_root() / "outputs" / _session_run_id())
     folder = base / name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def new_run_id(clock: Clock | None = None) -> str:
+    """A sortable run id: ``20261126-231500-a1b2c3`` (Jakarta time plus 6 random hex digits)."""
+    now = (clock or SystemClock()).now().astimezone(JAKARTA)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+@functools.cache
+def _session_run_id() -> str:
+    """One run id per interactive session (a JupyterLab kernel), made on first use."""
+    return new_run_id()

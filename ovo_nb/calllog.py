@@ -23,7 +23,6 @@ import contextvars
 import hashlib
 import json
 import re
-import secrets
 import shlex
 import threading
 import time
@@ -35,7 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from ._files import close_sqlite, open_sqlite
+from ._files import close_sqlite, new_run_id, open_sqlite
 from .errors import OvoNbError
 from .secretbox import SecretBox
 from .snap import JAKARTA, Clock, SystemClock
@@ -59,12 +58,6 @@ SECRET_FIELDS = frozenset({"clientsecret", "client_secret", "privatekey", "priva
 _SCENARIO: contextvars.ContextVar[str] = contextvars.ContextVar("ovo_nb_scenario", default="")
 _SCENARIO_EXTENSION = "ovo_nb.scenario"
 _SCRUBBED = "[secret]"
-
-
-def new_run_id(clock: Clock | None = None) -> str:
-    """A sortable run id: ``20261126-231500-a1b2c3`` (Jakarta time plus 6 random hex digits)."""
-    now = (clock or SystemClock()).now().astimezone(JAKARTA)
-    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 def mask_token(value: str) -> str:

@@ -193,8 +193,8 @@ _ACTIONS = {
                        "record or refund the difference.",
     "status_mismatch": "The statuses differ: ask status and update the partner record.",
     "refund_mismatch": "The refund differs between the two sides.",
-    "duplicate": "The same reference appears more than once on one side: remove the duplicate entry and "
-                 "reconcile again.",
+    "duplicate": "The same reference appears again on one side: its first row is reconciled above; remove this "
+                 "extra entry (or, at OVO, ask why it was recorded twice).",
 }
 
 
@@ -253,15 +253,18 @@ def _to_decimal(sen: Any) -> Decimal:
 
 
 def reconcile(partner: pd.DataFrame, ovo: pd.DataFrame, **parameters: Any) -> Reconciliation:
-    """Match both sides (from :func:`load_records` and friends) and classify every row once."""
+    """Match both sides (from :func:`load_records` and friends) and classify every row once.
+
+    A key that appears more than once on a side does not hide its other discrepancies: its
+    first row in input order (the *representative*) is matched and classified like any other,
+    and every further row is reported as a ``duplicate`` on its side. So one row of output per
+    representative pair, one per extra row, and each input row counted exactly once.
+    """
     both = {"partner": partner, "ovo": ovo}
-    duplicated = {side: frame["key"].duplicated(keep=False) for side, frame in both.items()}
-    dup_keys = set(partner.loc[duplicated["partner"], "key"]) | set(ovo.loc[duplicated["ovo"], "key"])
-    dup_rows = []
-    for side, frame in both.items():
-        rows = frame[frame["key"].isin(dup_keys)]
-        dup_rows.append(_side_only(rows, side, "duplicate", _ACTIONS["duplicate"]))
-    clean = {side: frame[~frame["key"].isin(dup_keys)] for side, frame in both.items()}
+    extra = {side: frame["key"].duplicated(keep="first") for side, frame in both.items()}
+    dup_rows = [_side_only(frame[extra[side]], side, "duplicate", _ACTIONS["duplicate"])
+                for side, frame in both.items()]
+    clean = {side: frame[~extra[side]] for side, frame in both.items()}
     merged = clean["partner"].merge(clean["ovo"], on="key", how="outer", suffixes=("_p", "_o"), indicator=True)
     rows = _classify(merged)
     result = pd.concat([rows, *dup_rows], ignore_index=True)

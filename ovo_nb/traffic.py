@@ -24,7 +24,18 @@ from .flows import Ovo
 from .snap import JAKARTA, ManualClock
 from .testbed import SANDBOX_TEST_PIN
 
-__all__ = ["Drill", "drill_session", "sandbox_settlement", "simulate_period"]
+__all__ = ["Drill", "drill_session", "planted_vs_found", "sandbox_settlement", "simulate_period"]
+
+PLANTED_CATEGORY = {
+    "abandoned PIN page": "status_mismatch",
+    "lost answer (status mismatch)": "status_mismatch",
+    "missing at partner": "missing_at_partner",
+    "missing at OVO": "missing_at_ovo",
+    "amount mismatch": "amount_mismatch",
+    "refund missing at partner": "refund_mismatch",
+    "duplicate row": "duplicate",
+}
+"""The category reconciliation must put each planted discrepancy in."""
 
 
 @dataclass
@@ -36,6 +47,29 @@ class Drill:
     failures: int = 0
     discrepancies: dict[str, str] = field(default_factory=dict)
     """Kind of discrepancy -> the reference it was made on."""
+
+    def plant_duplicate(self, partner: pd.DataFrame) -> pd.DataFrame:
+        """The partner side with its first payment repeated, as a faulty export would; recorded as planted."""
+        first = partner[partner["record_type"] == "PAYMENT"].iloc[[0]]
+        self.discrepancies["duplicate row"] = str(first["partner_reference_no"].iloc[0])
+        return pd.concat([partner, first], ignore_index=True)
+
+
+def planted_vs_found(drill: Drill, rows: pd.DataFrame) -> pd.DataFrame:
+    """One line per planted discrepancy: where it should land, where reconciliation put it, and ``found``.
+
+    A planted discrepancy is found when a row of its reference carries its category, whatever
+    else happened to the same reference (a duplicated payment can also have a wrong amount).
+    """
+    lines = []
+    for kind, reference in drill.discrepancies.items():
+        expected = PLANTED_CATEGORY[kind]
+        mine = rows[(rows["partner_reference_no"] == reference) | (rows["partner_refund_no"] == reference)]
+        categories = sorted(set(mine["category"]))
+        lines.append({"planted": kind, "reference": reference, "expected": expected.replace("_", " "),
+                      "found": ", ".join(c.replace("_", " ") for c in categories) or "(no row)",
+                      "ok": expected in categories})
+    return pd.DataFrame(lines, columns=["planted", "reference", "expected", "found", "ok"])
 
 
 def drill_session(folder: str | Path, *, days: int) -> tuple[Ovo, ManualClock]:

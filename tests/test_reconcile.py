@@ -58,7 +58,9 @@ def test_every_category_with_its_rows_and_actions(result: object) -> None:
     over = by_key[("REFUND:RA", True)]
     assert over["category"] == "refund_mismatch" and "exceed the payment on the ovo side" in over["action"]
     assert by_key[("REFUND:RG", True)]["category"] == "refund_mismatch"  # OVO has no RG
-    assert (rows["category"] == "duplicate").sum() == 3  # both partner E rows and OVO's E
+    duplicates = rows[rows["category"] == "duplicate"]
+    assert list(duplicates["key"]) == ["PAYMENT:E"] and duplicates["partner_status"].tolist() == ["SUCCESS"]
+    assert len(rows[(rows["key"] == "PAYMENT:E") & (rows["category"] == "matched")]) == 1  # its first row still matches
     assert set(result.counts().index) == set(CATEGORIES)  # type: ignore[attr-defined]
     assert all(rows.loc[rows["category"] != "matched", "action"].str.len() > 20)
 
@@ -124,11 +126,11 @@ def test_reports_open_as_finance_expects(result: object, tmp_path: Path) -> None
         if row[0].value == "Totals per category (IDR)":
             break
         summary[row[0].value] = row[1].value
-    assert summary["Partner payments"] == 871 and summary["Duplicate"] == 3
+    assert summary["Partner payments"] == 871 and summary["Duplicate"] == 1
     html = written["reconciliation.html"].read_text()
     assert "<script" not in html and "src=" not in html and "<svg" in html and "Missing at partner (1)" in html
     csv = (tmp_path / "duplicate.csv").read_text(encoding="utf-8-sig")
-    assert csv.count("\n") == 4 and (tmp_path / "duplicate.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert csv.count("\n") == 2 and (tmp_path / "duplicate.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     with pytest.raises(ValidationError, match="Unknown report format"):
         write_reconciliation(result, tmp_path, ["pdf"])  # type: ignore[arg-type]
 
@@ -178,3 +180,79 @@ def test_every_row_lands_in_exactly_one_category_and_money_is_conserved(partner:
     assert int(rows["ovo_sen"].sum()) == int(o["sen"].sum())
     assert set(rows["category"]) <= set(CATEGORIES)
     assert rows["category"].notna().all()
+
+
+# ----------------------------------------------------------------------------- planted discrepancies
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+KINDS = ("amount", "status", "missing_at_ovo", "missing_at_partner", "duplicate_partner", "duplicate_ovo",
+         "refund_over_duplicate", "refund_without_payment")
+
+
+def planted_sides(plan: list[tuple[int, frozenset[str]]]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, set[str]]]:
+    """Two sides of payments (and refunds) with the planted discrepancies; what each category must find."""
+    partner, ovo, expected = [], [], {k: set() for k in ("amount_mismatch", "status_mismatch", "missing_at_ovo",
+                                                         "missing_at_partner", "duplicate", "refund_mismatch")}
+    for n, kinds in plan:
+        ref, sen = f"P{n}", 10_000 + n * 100
+        mine = rec("PAYMENT", ref, f"{sen / 100:.2f}", "PAID")
+        theirs = rec("PAYMENT", ref, f"{(sen + (500 if 'amount' in kinds else 0)) / 100:.2f}",
+                     "FAILED" if "status" in kinds else "SUCCESS")
+        if "missing_at_partner" not in kinds:
+            partner.append(mine)
+        if "missing_at_ovo" not in kinds:
+            ovo.append(theirs)
+        if "duplicate_partner" in kinds and "missing_at_partner" not in kinds:
+            partner.append(mine)
+            expected["duplicate"].add(f"PAYMENT:{ref}")
+        if "duplicate_ovo" in kinds and "missing_at_ovo" not in kinds:
+            ovo.append(theirs)
+            expected["duplicate"].add(f"PAYMENT:{ref}")
+        both_sides = not kinds & {"missing_at_ovo", "missing_at_partner"}
+        if "missing_at_ovo" in kinds and "missing_at_partner" not in kinds:
+            expected["missing_at_ovo"].add(f"PAYMENT:{ref}")
+        if "missing_at_partner" in kinds and "missing_at_ovo" not in kinds:
+            expected["missing_at_partner"].add(f"PAYMENT:{ref}")
+        if both_sides and "amount" in kinds:
+            expected["amount_mismatch"].add(f"PAYMENT:{ref}")
+        elif both_sides and "status" in kinds:
+            expected["status_mismatch"].add(f"PAYMENT:{ref}")
+        if "refund_over_duplicate" in kinds:  # refunds add up to more than the (duplicated) payment
+            for side, status in ((partner, "REFUNDED"), (ovo, "SUCCESS")):
+                side.append(rec("REFUND", ref, f"{sen / 100:.2f}", status, f"R{n}a"))
+                side.append(rec("REFUND", ref, "1.00", status, f"R{n}b"))
+            expected["refund_mismatch"] |= {f"REFUND:R{n}a", f"REFUND:R{n}b"}
+        if "refund_without_payment" in kinds:
+            for side, status in ((partner, "REFUNDED"), (ovo, "SUCCESS")):
+                side.append(rec("REFUND", f"GONE{n}", "5.00", status, f"RG{n}"))
+            expected["refund_mismatch"].add(f"REFUND:RG{n}")
+    return pd.DataFrame(partner), pd.DataFrame(ovo), expected
+
+
+plans = st.lists(st.frozensets(st.sampled_from(KINDS), max_size=3), min_size=1, max_size=25).map(
+    lambda kinds: list(enumerate(kinds)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(plan=plans)
+def test_every_planted_discrepancy_is_found_once_and_totals_are_conserved(plan: list[tuple[int, frozenset[str]]]) -> None:
+    partner_frame, ovo_frame, expected = planted_sides(plan)
+    if partner_frame.empty or ovo_frame.empty:
+        return
+    result = reconcile(load_records(partner_frame, side="partner"), load_records(ovo_frame, side="OVO"))
+    rows = result.rows
+    for category, keys in expected.items():
+        found = set(rows.loc[rows["category"] == category, "key"])
+        assert keys <= found, (category, keys - found)
+    for category in ("amount_mismatch", "status_mismatch", "missing_at_ovo", "missing_at_partner"):
+        found = set(rows.loc[rows["category"] == category, "key"])
+        assert found == expected[category], category  # nothing counted in a category it does not belong to
+    assert len(rows) == rows[["key", "partner_status", "ovo_status", "partner_sen", "ovo_sen", "category"]].shape[0]
+    extra = (partner_frame.duplicated(["record_type", "partner_reference_no", "partner_refund_no"]).sum()
+             + ovo_frame.duplicated(["record_type", "partner_reference_no", "partner_refund_no"]).sum())
+    assert (rows["category"] == "duplicate").sum() == extra  # one row per extra entry, none for the first
+    for side, frame in (("partner", partner_frame), ("ovo", ovo_frame)):
+        loaded = load_records(frame, side=side)
+        assert int(rows[f"{side}_sen"].sum()) == int(loaded["sen"].sum())  # every input row counted exactly once
