@@ -8,20 +8,40 @@ float. The business day is the Jakarta calendar day (cut-off 00:00 +07:00).
 Categories: ``matched``, ``missing_at_ovo``, ``missing_at_partner``, ``amount_mismatch``,
 ``status_mismatch``, ``refund_mismatch``, ``duplicate``. Every non-matched row carries a
 plain-language action. Category totals add up to each side's input totals.
+
+Loading, validation and matching are one SQL definition (:mod:`ovo_nb._recon_sql`), run by
+DuckDB embedded by default (out of core: CSV and Parquet files, globs of monthly files,
+pandas DataFrames) or unchanged by Spark (``reconcile(spark.table("ledger"), ...)``). Counts,
+totals and days are computed in the engine; only the rows asked for become pandas.
 """
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
+from ._recon_sql import (
+    CATEGORIES,
+    COLUMNS,
+    NORMALIZED,
+    OUT,
+    DuckDBEngine,
+    Engine,
+    SparkEngine,
+    fresh_name,
+    match_sql,
+    normalize_sql,
+    problems_sql,
+    sample_sql,
+)
 from .errors import ValidationError
 from .models import status_name
 from .snap import JAKARTA, TRANSACTION_STATUSES
@@ -29,14 +49,8 @@ from .snap import JAKARTA, TRANSACTION_STATUSES
 if TYPE_CHECKING:
     from .ledger import PartnerLedger
 
-__all__ = ["CATEGORIES", "COLUMNS", "Reconciliation", "from_ledger", "from_settlement", "load_records",
-           "reconcile", "settle_from_settlement"]
-
-COLUMNS = ("record_type", "partner_reference_no", "reference_no", "partner_refund_no", "refund_no", "amount",
-           "currency", "status", "time")
-"""The schema both sides are read into (``amount`` as text like ``"10000.00"`` or a number)."""
-CATEGORIES = ("matched", "missing_at_ovo", "missing_at_partner", "amount_mismatch", "status_mismatch",
-              "refund_mismatch", "duplicate")
+__all__ = ["CATEGORIES", "COLUMNS", "DuckDBEngine", "Reconciliation", "SparkEngine", "from_ledger",
+           "from_settlement", "load_records", "reconcile", "settle_from_settlement"]
 
 _NAMED = {
     "SUCCESS": "SUCCESS", "PAID": "SUCCESS", "REFUNDED": "SUCCESS", "PARTIALLY_REFUNDED": "SUCCESS",
@@ -46,90 +60,108 @@ _NAMED = {
 }
 _STATUS = {**_NAMED, **{code: _NAMED[status_name(code)] for code in TRANSACTION_STATUSES}}
 """Every status either side writes (names, or OVO's codes 00-07), folded to SUCCESS, PENDING or FAILED."""
-_AMOUNT_RE = r"^\d{1,16}(?:\.\d{1,2})?$"
+_DEFAULTS = {"currency": "IDR", "reference_no": "", "partner_refund_no": "", "refund_no": "", "time": ""}
+
+Source = Any
+"""A side: a file path or glob (CSV, Parquet, XLSX), a pandas DataFrame (raw or from :func:`load_records`),
+a Spark DataFrame, or a DuckDB relation."""
 
 
-# --------------------------------------------------------------------------- inputs
+def _is_spark(source: Any) -> bool:
+    return type(source).__module__.startswith("pyspark")
 
 
-def _sen(amounts: pd.Series, side: str, keys: pd.Series) -> pd.Series:
-    """Exact integer sen from text like ``10000.5`` / ``10000.00``; names the bad rows."""
-    if amounts.empty:
-        return pd.Series([], dtype="int64", index=amounts.index)
-    text = amounts.astype("string").str.strip()  # no separators: "1,500" or "1,5" are ambiguous
-    bad = ~text.fillna("").str.match(_AMOUNT_RE)
-    if bad.any():
-        sample = ", ".join(f"row {i} ({keys.iloc[i]!s}: {amounts.iloc[i]!r})" for i in np.flatnonzero(bad)[:5])
-        raise ValidationError(f"{side}: {int(bad.sum())} amount(s) are not IDR with at most two decimals: {sample}.")
-    parts = text.str.split(".", n=1, expand=True)
-    whole = parts[0].astype("int64")
-    cents = parts[1].fillna("0").str.ljust(2, "0").astype("int64") if parts.shape[1] > 1 else 0
-    return whole * 100 + cents
+def _engine_for(*sources: Any, engine: Engine | None = None) -> Engine:
+    """The engine given, Spark's for Spark DataFrames, else a new DuckDB."""
+    if engine is not None:
+        return engine
+    spark = next((s for s in sources if _is_spark(s)), None)
+    if spark is not None:
+        return SparkEngine(spark.sparkSession)
+    return DuckDBEngine()
 
 
-def load_records(source: str | Path | pd.DataFrame, *, side: str, mapping: Mapping[str, str] | None = None,
-                 default_type: str = "PAYMENT") -> pd.DataFrame:
-    """Read one side (CSV, XLSX, Parquet or a DataFrame) into the common schema, validated.
+def _files(source: str | Path, side: str) -> tuple[list[str], str]:
+    text = str(Path(source).expanduser())
+    paths = sorted(glob.glob(text)) if any(ch in text for ch in "*?[") else [text]
+    if not paths or not all(Path(p).exists() for p in paths):
+        raise ValidationError(f"{side}: {text} does not exist" + (" (no file matches)" if paths == [] else "") + ".")
+    kinds = {Path(p).suffix.lower() for p in paths}
+    if len(kinds) != 1 or not kinds <= {".csv", ".xlsx", ".parquet"}:
+        raise ValidationError(f"{side}: {text} is not .csv, .xlsx or .parquet (one kind of file at a time).")
+    return paths, kinds.pop().lstrip(".")
+
+
+def _raw(engine: Engine, source: Source, side: str, mapping: Mapping[str, str] | None, default_type: str) -> str:
+    """A view of the source with :data:`COLUMNS` as text and ``rownum`` (input order)."""
+    loaded = fresh_name("source")
+    if isinstance(source, (str, Path)):
+        paths, kind = _files(source, side)
+        if kind == "xlsx":  # read with openpyxl: DuckDB's Excel reader is an extension fetched from the network
+            engine.register(loaded, pd.concat([pd.read_excel(p, dtype=str) for p in paths], ignore_index=True))
+        else:
+            engine.read_files(loaded, paths, kind)
+    elif isinstance(source, pd.DataFrame):
+        engine.register(loaded, source.reset_index(drop=True))
+    else:
+        engine.register(loaded, source)
+    present = engine.columns(loaded)
+    renames = dict(mapping or {})
+    if "record_type" not in renames.values() and "record_type" not in present and "type" in present:
+        renames["type"] = "record_type"
+    named = {renames.get(c, c): c for c in present}
+    missing = [c for c in ("partner_reference_no", "amount", "status") if c not in named]
+    if missing:
+        raise ValidationError(f"{side}: missing column(s) {', '.join(missing)}; found {', '.join(present)}. "
+                              "Pass mapping={'your column': 'partner_reference_no', ...}.")
+    defaults = {**_DEFAULTS, "record_type": default_type}
+    projected = ", ".join(
+        f"CAST({engine.dialect.column(named[c])} AS STRING) AS {c}" if c in named else f"'{defaults[c]}' AS {c}"
+        for c in COLUMNS)
+    raw = fresh_name("raw")
+    engine.view(raw, f"SELECT {projected}, {engine.dialect.input_order()} AS rownum FROM {loaded}")
+    return raw
+
+
+def _validated(engine: Engine, source: Source, side: str, mapping: Mapping[str, str] | None,
+               default_type: str) -> str:
+    """The name of the validated side; a ValidationError naming the bad rows when any is invalid."""
+    if isinstance(source, pd.DataFrame) and {"key", "sen", "day"} <= set(source.columns):
+        ready = fresh_name("validated")  # already from load_records: its order is the input order
+        frame = source.reset_index(drop=True).assign(rownum=range(1, len(source) + 1))
+        engine.register(ready, frame[list(NORMALIZED)])
+        return ready
+    normalized = fresh_name("normalized")
+    raw = _raw(engine, source, side, mapping, default_type)
+    engine.materialize(normalized, normalize_sql(raw, _STATUS, engine.dialect))
+    problems = engine.fetch(problems_sql(normalized))
+    if not problems.empty:
+        lines = []
+        for problem, count in zip(problems["problem"], problems["n"], strict=True):
+            sample = engine.fetch(sample_sql(normalized, str(problem)))
+            rows = ", ".join(f"row {int(r) - 1} ({ref}: {detail!r})" for r, ref, detail in
+                             zip(sample["rownum"], sample["reference"], sample["detail"], strict=True))
+            lines.append(f"{int(count)} {problem}: {rows}")
+        raise ValidationError(f"{side}: " + "; ".join(lines) + ".")
+    ready = fresh_name("validated")
+    engine.view(ready, f"SELECT {', '.join(NORMALIZED)} FROM {normalized}")
+    return ready
+
+
+def load_records(source: Source, *, side: str, mapping: Mapping[str, str] | None = None,
+                 default_type: str = "PAYMENT", engine: Engine | None = None) -> pd.DataFrame:
+    """Read one side (CSV, XLSX or Parquet files, a glob of them, or a DataFrame) into the common schema.
 
     ``mapping`` renames source columns to :data:`COLUMNS` names (``{"our_ref": "partner_reference_no"}``).
     Missing columns, unreadable amounts or times, non-IDR currencies and unknown statuses are
-    refused with the rows named; duplicate keys are kept (they become the ``duplicate`` category).
+    refused with the rows named; duplicate keys are kept (their extra rows become ``duplicate``).
+    For data too large for memory, pass the files to :func:`reconcile` directly instead.
     """
-    if isinstance(source, pd.DataFrame):
-        frame = source.copy()
-    else:
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise ValidationError(f"{side}: {path} does not exist.")
-        reader = {".csv": lambda p: pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig"),
-                  ".xlsx": lambda p: pd.read_excel(p, dtype=str), ".parquet": pd.read_parquet}.get(path.suffix.lower())
-        if reader is None:
-            raise ValidationError(f"{side}: {path.name} is not .csv, .xlsx or .parquet.")
-        frame = reader(path)
-    frame = frame.rename(columns=dict(mapping or {}))
-    if "record_type" not in frame and "type" in frame:
-        frame = frame.rename(columns={"type": "record_type"})
-    if "record_type" not in frame:
-        frame["record_type"] = default_type
-    for optional in ("reference_no", "partner_refund_no", "refund_no", "time"):
-        if optional not in frame:
-            frame[optional] = ""
-    if "currency" not in frame:
-        frame["currency"] = "IDR"
-    missing = [c for c in ("partner_reference_no", "amount", "status") if c not in frame]
-    if missing:
-        raise ValidationError(f"{side}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame))}. "
-                              "Pass mapping={'your column': 'partner_reference_no', ...}.")
-    frame = frame[list(COLUMNS)].astype("string").fillna("").reset_index(drop=True)
-    frame["record_type"] = frame["record_type"].str.upper()
-    wrong_type = ~frame["record_type"].isin(["PAYMENT", "REFUND"])
-    if wrong_type.any():
-        raise ValidationError(
-            f"{side}: record_type must be PAYMENT or REFUND (rows {list(np.flatnonzero(wrong_type)[:5])}).")
-    non_idr = frame["currency"].str.upper().ne("IDR") & frame["currency"].ne("")
-    if non_idr.any():
-        rows = ", ".join(f"row {i}: {frame['currency'].iloc[i]}" for i in np.flatnonzero(non_idr)[:5])
-        raise ValidationError(f"{side}: only IDR is reconciled; found {rows}.")
-    key = frame["partner_reference_no"].where(frame["record_type"] == "PAYMENT", frame["partner_refund_no"])
-    frame["sen"] = _sen(frame["amount"], side, key)
-    status = frame["status"].str.upper().str.strip()
-    unknown = ~status.isin(list(_STATUS))
-    if unknown.any():
-        rows = ", ".join(f"row {i}: {frame['status'].iloc[i]!r}" for i in np.flatnonzero(unknown)[:5])
-        raise ValidationError(f"{side}: unknown status {rows}; known: {', '.join(sorted(set(_STATUS)))}.")
-    frame["status"] = status.map(_STATUS)
-    times = pd.to_datetime(frame["time"].replace("", pd.NA), errors="coerce", utc=True, format="ISO8601")
-    bad_time = times.isna() & frame["time"].ne("")
-    if bad_time.any():
-        rows = ", ".join(f"row {i}: {frame['time'].iloc[i]!r}" for i in np.flatnonzero(bad_time)[:5])
-        raise ValidationError(f"{side}: unreadable time(s) {rows}; use ISO 8601 like 2026-11-26T13:42:13+07:00.")
-    frame["day"] = times.dt.tz_convert("Asia/Jakarta").dt.strftime("%Y-%m-%d").fillna("")
-    missing_key = key.eq("") & frame["reference_no"].eq("")
-    if missing_key.any():
-        raise ValidationError(f"{side}: rows without any reference: {list(np.flatnonzero(missing_key)[:5])}.")
-    frame["key"] = frame["record_type"] + ":" + key.where(key.ne(""), "ref:" + frame["reference_no"])
-    frame["payment_key"] = frame["partner_reference_no"]
-    return frame.drop(columns=["amount", "time"])
+    engine = _engine_for(source, engine=engine)
+    ready = _validated(engine, source, side, mapping, default_type)
+    frame = engine.fetch(f"SELECT * FROM {ready} ORDER BY rownum")
+    frame["sen"] = frame["sen"].astype("int64")
+    return frame.astype({c: "string" for c in NORMALIZED if c not in ("rownum", "sen")})
 
 
 def from_ledger(ledger: PartnerLedger) -> pd.DataFrame:
@@ -184,41 +216,51 @@ def from_settlement(source: str | Path | pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- matching
 
-_ACTIONS = {
-    "missing_at_ovo": "OVO has no record of it: ask status with the partnerReferenceNo; if OVO still has "
-                      "nothing, the payment never completed: mark it failed and do not ship.",
-    "missing_at_partner": "OVO charged a payment the partner never recorded: find the order by its "
-                          "partnerReferenceNo and record it, or refund it.",
-    "amount_mismatch": "The amounts differ: OVO's amount is what the customer paid; correct the partner "
-                       "record or refund the difference.",
-    "status_mismatch": "The statuses differ: ask status and update the partner record.",
-    "refund_mismatch": "The refund differs between the two sides.",
-    "duplicate": "The same reference appears again on one side: its first row is reconciled above; remove this "
-                 "extra entry (or, at OVO, ask why it was recorded twice).",
-}
-
 
 @dataclass
 class Reconciliation:
-    """The outcome: one row per matched pair or unmatched record, and the totals."""
+    """The outcome, held in the engine: counts, totals and days are computed there; rows on request."""
 
-    rows: pd.DataFrame
-    partner_input: pd.DataFrame = field(repr=False)
-    ovo_input: pd.DataFrame = field(repr=False)
+    engine: Engine = field(repr=False)
+    view: str
+    partner_view: str = field(repr=False)
+    ovo_view: str = field(repr=False)
     parameters: dict[str, Any] = field(default_factory=dict)
     generated_at: str = field(default_factory=lambda: datetime.now(JAKARTA).isoformat(timespec="seconds"))
+
+    def _rows(self, where: str = "") -> pd.DataFrame:
+        frame = self.engine.fetch(f"SELECT {', '.join(OUT)} FROM {self.view} {where} "
+                                  "ORDER BY category_rank, position")
+        for column in ("partner_sen", "ovo_sen"):
+            frame[column] = frame[column].astype("int64")
+        return frame
+
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        """Every output row as pandas, grouped by category, input order inside (for small results)."""
+        return self._rows()
 
     def category(self, name: str) -> pd.DataFrame:
         if name not in CATEGORIES:
             raise ValidationError(f"Unknown category {name!r}; one of {', '.join(CATEGORIES)}.")
-        return self.rows[self.rows["category"] == name]
+        return self._rows(f"WHERE category = '{name}'")
+
+    def size(self, name: str | None = None) -> int:
+        """How many rows the result (or one category) has, without fetching them."""
+        where = f"WHERE category = '{name}'" if name else ""
+        return int(self.engine.scalar(f"SELECT COUNT(*) FROM {self.view} {where}"))
 
     def counts(self) -> pd.Series:
-        return self.rows["category"].value_counts().reindex(list(CATEGORIES), fill_value=0)
+        counted = self.engine.fetch(f"SELECT category, COUNT(*) AS n FROM {self.view} GROUP BY category")
+        series = pd.Series(counted["n"].astype("int64").to_numpy(), index=counted["category"].astype(str),
+                           name="count")
+        return series.reindex(list(CATEGORIES), fill_value=0).rename_axis("category")
 
     def totals(self) -> pd.DataFrame:
         """IDR per category and record type, for each side (exact Decimals)."""
-        grouped = self.rows.groupby(["category", "record_type"], observed=True)[["partner_sen", "ovo_sen"]].sum()
+        summed = self.engine.fetch(f"SELECT category, record_type, SUM(partner_sen) AS p, SUM(ovo_sen) AS o "
+                                   f"FROM {self.view} GROUP BY category, record_type")
+        grouped = summed.set_index(["category", "record_type"])[["p", "o"]].astype("int64")
         grouped = grouped.reindex(pd.MultiIndex.from_product([CATEGORIES, ["PAYMENT", "REFUND"]],
                                                              names=["category", "record_type"]), fill_value=0)
         out = grouped.apply(lambda column: column.map(_to_decimal))
@@ -226,18 +268,37 @@ class Reconciliation:
         return out
 
     def daily(self) -> pd.DataFrame:
-        """IDR per Jakarta day: matched and not matched, on each side."""
-        frame = self.rows.assign(matched=self.rows["category"].eq("matched"))
-        table = frame.pivot_table(index="day", columns="matched", values=["partner_sen", "ovo_sen"], aggfunc="sum",
-                                  fill_value=0)
-        table.columns = [f"{'ovo' if side == 'ovo_sen' else 'partner'}_{'matched' if m else 'open'}_idr"
-                         for side, m in table.columns]
-        return table.map(_to_decimal).sort_index()
+        """IDR per Jakarta day: matched and not matched on each side, and ``open_idr``: each row not
+        matched counted once, at the larger of its two amounts (a chart adds no row twice)."""
+        summed = self.engine.fetch(
+            f"SELECT day, SUM(CASE WHEN category = 'matched' THEN partner_sen ELSE 0 END) AS partner_matched_idr, "
+            f"SUM(CASE WHEN category = 'matched' THEN 0 ELSE partner_sen END) AS partner_open_idr, "
+            f"SUM(CASE WHEN category = 'matched' THEN ovo_sen ELSE 0 END) AS ovo_matched_idr, "
+            f"SUM(CASE WHEN category = 'matched' THEN 0 ELSE ovo_sen END) AS ovo_open_idr, "
+            f"SUM(CASE WHEN category = 'matched' THEN 0 WHEN partner_sen > ovo_sen THEN partner_sen "
+            f"ELSE ovo_sen END) AS open_idr "
+            f"FROM {self.view} GROUP BY day ORDER BY day")
+        table = summed.set_index("day")
+        return table.astype("int64").map(_to_decimal)
 
     def input_totals(self) -> dict[str, Decimal]:
-        return {f"{side}_{kind.lower()}_idr": _to_decimal(int(frame.loc[frame["record_type"] == kind, "sen"].sum()))
-                for side, frame in (("partner", self.partner_input), ("ovo", self.ovo_input))
-                for kind in ("PAYMENT", "REFUND")}
+        out = {}
+        for side, view in (("partner", self.partner_view), ("ovo", self.ovo_view)):
+            for kind in ("PAYMENT", "REFUND"):
+                total = self.engine.scalar(f"SELECT COALESCE(SUM(sen), 0) FROM {view} WHERE record_type = '{kind}'")
+                out[f"{side}_{kind.lower()}_idr"] = _to_decimal(int(total))
+        return out
+
+    def export(self, name: str, path: str | Path, kind: str = "parquet") -> Path:
+        """Write one category's rows (IDR as exact text) straight from the engine to CSV or Parquet."""
+        idr = {side: (f"CASE WHEN {side}_sen < 0 THEN '-' ELSE '' END || CAST(abs({side}_sen) // 100 AS STRING) || '.' "
+                      f"|| lpad(CAST(abs({side}_sen) % 100 AS STRING), 2, '0')") for side in ("partner", "ovo")}
+        columns = [c for c in OUT if c not in ("key", "payment_key", "partner_sen", "ovo_sen")]
+        sql = (f"SELECT {', '.join(columns)}, {idr['partner']} AS partner_idr, {idr['ovo']} AS ovo_idr, "
+               f"partner_sen - ovo_sen AS difference_sen FROM {self.view} WHERE category = '{name}' "
+               "ORDER BY position")
+        self.engine.export(sql, str(path), kind)
+        return Path(path)
 
     def for_display(self, name: str | None = None) -> pd.DataFrame:
         """Rows with IDR amounts as exact Decimals, ready for a table or a report."""
@@ -245,6 +306,8 @@ class Reconciliation:
         shown = rows.drop(columns=["partner_sen", "ovo_sen"]).copy()
         shown.insert(shown.columns.get_loc("partner_status"), "partner_idr", rows["partner_sen"].map(_to_decimal))
         shown.insert(shown.columns.get_loc("ovo_status"), "ovo_idr", rows["ovo_sen"].map(_to_decimal))
+        shown.insert(shown.columns.get_loc("category"), "difference_idr",
+                     (rows["partner_sen"] - rows["ovo_sen"]).map(_to_decimal))
         return shown.reset_index(drop=True)
 
 
@@ -252,104 +315,23 @@ def _to_decimal(sen: Any) -> Decimal:
     return (Decimal(int(sen)) / 100).quantize(Decimal("0.01"))
 
 
-def reconcile(partner: pd.DataFrame, ovo: pd.DataFrame, **parameters: Any) -> Reconciliation:
-    """Match both sides (from :func:`load_records` and friends) and classify every row once.
+def reconcile(partner: Source, ovo: Source, *, engine: Engine | None = None,
+              partner_mapping: Mapping[str, str] | None = None, ovo_mapping: Mapping[str, str] | None = None,
+              **parameters: Any) -> Reconciliation:
+    """Match both sides and classify every row once, in the engine (DuckDB unless told otherwise).
+
+    Each side is a file path or glob (CSV, Parquet, XLSX), a pandas DataFrame (raw, or from
+    :func:`load_records`), a Spark DataFrame (the reconciliation then runs on its Spark session),
+    or a DuckDB relation. Raw sides are validated first, with the bad rows named.
 
     A key that appears more than once on a side does not hide its other discrepancies: its
     first row in input order (the *representative*) is matched and classified like any other,
     and every further row is reported as a ``duplicate`` on its side. So one row of output per
     representative pair, one per extra row, and each input row counted exactly once.
     """
-    both = {"partner": partner, "ovo": ovo}
-    extra = {side: frame["key"].duplicated(keep="first") for side, frame in both.items()}
-    dup_rows = [_side_only(frame[extra[side]], side, "duplicate", _ACTIONS["duplicate"])
-                for side, frame in both.items()]
-    clean = {side: frame[~extra[side]] for side, frame in both.items()}
-    merged = clean["partner"].merge(clean["ovo"], on="key", how="outer", suffixes=("_p", "_o"), indicator=True)
-    rows = _classify(merged)
-    result = pd.concat([rows, *dup_rows], ignore_index=True)
-    result = _refund_checks(result)
-    order = result["category"].map({name: i for i, name in enumerate(CATEGORIES)}).to_numpy()
-    result = result.iloc[np.argsort(order, kind="stable")]  # grouped by category, input order kept inside
-    return Reconciliation(result.reset_index(drop=True), partner, ovo, dict(parameters))
-
-
-_OUT = ["key", "record_type", "payment_key", "partner_reference_no", "reference_no", "partner_refund_no", "refund_no",
-        "day", "partner_sen", "partner_status", "ovo_sen", "ovo_status", "category", "action"]
-
-
-def _side_only(rows: pd.DataFrame, side: str, category: str, action: str) -> pd.DataFrame:
-    out = pd.DataFrame({
-        "key": rows["key"], "record_type": rows["record_type"], "payment_key": rows["payment_key"],
-        "partner_reference_no": rows["partner_reference_no"], "reference_no": rows["reference_no"],
-        "partner_refund_no": rows["partner_refund_no"], "refund_no": rows["refund_no"], "day": rows["day"],
-        "partner_sen": rows["sen"] if side == "partner" else 0,
-        "partner_status": rows["status"] if side == "partner" else "",
-        "ovo_sen": rows["sen"] if side == "ovo" else 0,
-        "ovo_status": rows["status"] if side == "ovo" else "",
-        "category": category, "action": f"{action} (on the {'partner' if side == 'partner' else 'OVO'} side)",
-    })
-    return out[_OUT]
-
-
-def _classify(m: pd.DataFrame) -> pd.DataFrame:
-    left, right = m["_merge"].eq("left_only"), m["_merge"].eq("right_only")
-
-    def pick(name: str) -> pd.Series:
-        return m[f"{name}_p"].where(~right, m[f"{name}_o"])
-
-    out = pd.DataFrame({
-        "key": m["key"], "record_type": pick("record_type"), "payment_key": pick("payment_key"),
-        "partner_reference_no": pick("partner_reference_no"),
-        "reference_no": m["reference_no_o"].where(~left, m["reference_no_p"]).fillna(""),
-        "partner_refund_no": pick("partner_refund_no"), "refund_no": m["refund_no_o"].where(~left, m["refund_no_p"]),
-        "day": m["day_p"].where(m["day_p"].fillna("").ne(""), m["day_o"]).fillna(""),
-        "partner_sen": m["sen_p"].fillna(0).astype("int64"), "partner_status": m["status_p"].fillna(""),
-        "ovo_sen": m["sen_o"].fillna(0).astype("int64"), "ovo_status": m["status_o"].fillna(""),
-    })
-    refund = out["record_type"].eq("REFUND")
-    amount_differs = out["partner_sen"].ne(out["ovo_sen"])
-    status_differs = out["partner_status"].ne(out["ovo_status"])
-    out["category"] = np.select(
-        [refund & (left | right | amount_differs | status_differs), left, right, amount_differs, status_differs],
-        ["refund_mismatch", "missing_at_ovo", "missing_at_partner", "amount_mismatch", "status_mismatch"],
-        default="matched")
-    out["action"] = out["category"].map(_ACTIONS).fillna("")
-    partner_pending = out["partner_status"].eq("PENDING")
-    success_at_ovo = out["ovo_status"].eq("SUCCESS")
-    status_rows = out["category"].eq("status_mismatch")
-    out.loc[status_rows & partner_pending & success_at_ovo, "action"] = (
-        "Paid at OVO but pending at the partner (a lost answer): mark it paid and fulfil the order.")
-    out.loc[status_rows & partner_pending & out["ovo_status"].eq("FAILED"), "action"] = (
-        "OVO cancelled or failed it (an abandoned PIN page, an expired payment): mark it failed; do not ship.")
-    out.loc[status_rows & out["partner_status"].eq("SUCCESS") & ~success_at_ovo, "action"] = (
-        "The partner counts it paid but OVO did not take the money: do not ship; ask status, then contact OVO.")
-    missing_ovo = out["category"].eq("missing_at_ovo")
-    out.loc[missing_ovo & partner_pending, "action"] = (
-        "Started at the partner but unknown to OVO: it never completed; mark it failed after one status inquiry.")
-    refund_rows = out["category"].eq("refund_mismatch")
-    out.loc[refund_rows & left, "action"] = ("OVO has no such refund: resend it with the same partnerRefundNo "
-                                             "(idempotent), or mark it failed.")
-    out.loc[refund_rows & right, "action"] = "OVO refunded it but the partner has no record: record the refund."
-    out.loc[refund_rows & ~left & ~right, "action"] = "The refund amounts or states differ: check both records."
-    return out[_OUT]
-
-
-def _refund_checks(rows: pd.DataFrame) -> pd.DataFrame:
-    """Matched refunds whose payment is over-refunded (on either side) become refund mismatches."""
-    refunds = rows["record_type"].eq("REFUND")
-    if not refunds.any():
-        return rows
-    refunded_keys = rows.loc[refunds, "payment_key"].unique()
-    payments = rows[rows["record_type"].eq("PAYMENT") & rows["payment_key"].isin(refunded_keys)]
-    payments = payments.drop_duplicates("payment_key").set_index("payment_key")
-    for side in ("partner", "ovo"):
-        refunded = rows[refunds].groupby("payment_key")[f"{side}_sen"].sum()
-        paid = payments[f"{side}_sen"].reindex(refunded.index).fillna(0)
-        over = set(refunded.index[refunded > paid])
-        hit = refunds & rows["payment_key"].isin(over) & rows["category"].eq("matched")
-        rows.loc[hit, "category"] = "refund_mismatch"
-        rows.loc[hit, "action"] = (f"Refunds exceed the payment on the {side} side: stop refunding and check "
-                                   "which refund is wrong.")
-    return rows
-
+    engine = _engine_for(partner, ovo, engine=engine)
+    partner_view = _validated(engine, partner, "partner", partner_mapping, "PAYMENT")
+    ovo_view = _validated(engine, ovo, "OVO", ovo_mapping, "PAYMENT")
+    view = fresh_name("reconciliation")
+    engine.materialize(view, match_sql(partner_view, ovo_view))  # matched once; counts and totals read it
+    return Reconciliation(engine, view, partner_view, ovo_view, dict(parameters))

@@ -1,9 +1,12 @@
 """Reconciliation reports finance can use as they are: CSV per category, one XLSX, one HTML page.
 
-The XLSX has a Summary sheet (parameters, counts, IDR totals, sources, when) and a sheet per
-category with a frozen header, filters and ``#,##0.00`` amounts. The HTML is one
-self-contained file (no scripts, no network) with styled tables and an inline SVG chart of
-daily totals. CSVs carry a byte-order mark so Excel reads non-ASCII names right.
+Columns carry names people use ("Partner IDR", "Difference IDR (partner − OVO)") and each table
+ends with its totals. The XLSX has a Summary sheet (parameters, counts, IDR totals, sources,
+when) and a sheet per category with a bold frozen header, filters and ``#,##0.00`` amounts. A
+category over Excel's 1,048,576 rows a sheet goes to Parquet and CSV files beside the workbook,
+streamed from the engine, and the Summary says so. The HTML is one self-contained file (no
+scripts, no network) that fits a 1280 px screen, its tables scrolling inside themselves, with an
+inline SVG chart of daily totals. CSVs carry a byte-order mark so Excel reads non-ASCII names.
 """
 
 from __future__ import annotations
@@ -22,6 +25,18 @@ __all__ = ["FORMATS", "write_reconciliation"]
 
 FORMATS = ("csv", "xlsx", "html")
 IDR_FORMAT = "#,##0.00"
+EXCEL_ROWS = 1_048_576 - 2
+"""Rows a sheet holds besides its header and totals row."""
+IN_MEMORY_ROWS = 200_000
+"""Larger categories are written by the engine straight to files, never through pandas."""
+COLUMN_TITLES = {
+    "record_type": "Type", "partner_reference_no": "partnerReferenceNo", "reference_no": "OVO referenceNo",
+    "partner_refund_no": "partnerRefundNo", "refund_no": "OVO refundNo", "day": "Day (Jakarta)",
+    "partner_idr": "Partner IDR", "partner_status": "Partner status", "ovo_idr": "OVO IDR",
+    "ovo_status": "OVO status", "difference_idr": "Difference IDR (partner − OVO)", "category": "Category",
+    "action": "What to do",
+}
+AMOUNT_TITLES = ("Partner IDR", "OVO IDR", "Difference IDR (partner − OVO)")
 _TITLES = {"matched": "Matched", "missing_at_ovo": "Missing at OVO", "missing_at_partner": "Missing at partner",
            "amount_mismatch": "Amount mismatch", "status_mismatch": "Status mismatch",
            "refund_mismatch": "Refund mismatch", "duplicate": "Duplicate"}
@@ -40,13 +55,30 @@ def write_reconciliation(result: Reconciliation, folder: str | Path,
     if "csv" in chosen:
         for name in CATEGORIES:
             path = folder / f"{name}.csv"
-            result.for_display(name).to_csv(path, index=False, encoding="utf-8-sig")
+            if result.size(name) > IN_MEMORY_ROWS:
+                result.export(name, path, "csv")
+            else:
+                readable(result.for_display(name)).to_csv(path, index=False, encoding="utf-8-sig")
             written[f"{name}.csv"] = path
     if "xlsx" in chosen:
         written["reconciliation.xlsx"] = _xlsx(result, folder / "reconciliation.xlsx")
     if "html" in chosen:
         written["reconciliation.html"] = _html(result, folder / "reconciliation.html")
     return written
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A category's rows as finance reads them: people's column names, no internal keys."""
+    return frame.drop(columns=["key", "payment_key"], errors="ignore").rename(columns=COLUMN_TITLES)
+
+
+def with_totals(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows and a last one with the sum of each amount column."""
+    if frame.empty:
+        return frame
+    total = {column: (sum(frame[column], Decimal(0)) if column in AMOUNT_TITLES else "") for column in frame.columns}
+    total[frame.columns[0]] = f"Total ({len(frame)} rows)"
+    return pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
 
 
 def _summary_rows(result: Reconciliation) -> list[tuple[str, object]]:
@@ -90,18 +122,28 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
     header_fill = PatternFill("solid", fgColor="E8E3F3")
     for name in CATEGORIES:
         sheet = book.create_sheet(_TITLES[name][:31])
-        frame = result.for_display(name)
+        size = result.size(name)
+        if size > EXCEL_ROWS:  # Excel cannot hold it: the rows go beside the workbook
+            files = [result.export(name, path.with_name(f"{name}.{kind}"), kind).name for kind in ("parquet", "csv")]
+            note = f"{size:,} rows: more than a sheet holds; they are in {' and '.join(files)} beside this workbook."
+            sheet.append([note])
+            summary.append([f"{_TITLES[name]} rows", note])
+            continue
+        frame = with_totals(readable(result.for_display(name)))
         sheet.append(list(frame.columns))
         for row in frame.itertuples(index=False):
             sheet.append(list(row))
         for cell in sheet[1]:
             cell.font, cell.fill = Font(bold=True), header_fill
             cell.alignment = Alignment(vertical="center")
+        if len(frame) > 0:
+            for cell in sheet[sheet.max_row]:
+                cell.font = Font(bold=True)
         for index, column in enumerate(frame.columns, start=1):
             letter = get_column_letter(index)
             width = max([len(str(column)), *(len(str(v)) for v in frame[column].head(200))]) + 2
             sheet.column_dimensions[letter].width = min(width, 60)
-            if column.endswith("_idr"):
+            if column in AMOUNT_TITLES:
                 for cell in sheet[letter][1:]:
                     cell.number_format = IDR_FORMAT
         sheet.freeze_panes = "A2"
@@ -114,9 +156,8 @@ def _svg_chart(daily: pd.DataFrame) -> str:
     """Grouped bars per day: OVO matched and OVO not matched, IDR; plain SVG, no scripts."""
     if daily.empty:
         return "<p>No dated rows.</p>"
-    matched = daily.get("ovo_matched_idr", pd.Series(0, index=daily.index)).map(float)
-    open_ = daily.get("ovo_open_idr", pd.Series(0, index=daily.index)).map(float) + daily.get(
-        "partner_open_idr", pd.Series(0, index=daily.index)).map(float)
+    matched = daily["ovo_matched_idr"].map(float)
+    open_ = daily["open_idr"].map(float)  # each open row once, at the larger of its two amounts
     top = max(float(matched.max()), float(open_.max()), 1.0)
     bar, gap, height = 18, 14, 180
     width = max(len(daily) * (2 * bar + gap) + 60, 380)
@@ -134,14 +175,18 @@ def _svg_chart(daily: pd.DataFrame) -> str:
     parts.append(f'<rect x="50" y="{height + 36}" width="10" height="10" fill="#4c2a86"/>'
                  f'<text x="64" y="{height + 45}">matched (OVO)</text>'
                  f'<rect x="170" y="{height + 36}" width="10" height="10" fill="#d0473a"/>'
-                 f'<text x="184" y="{height + 45}">not matched (both sides)</text></svg>')
+                 f'<text x="184" y="{height + 45}">not matched (each row once)</text></svg>')
     return "".join(parts)
 
 
 def _styled(frame: pd.DataFrame) -> str:
-    idr = [c for c in frame.columns if str(c).endswith("_idr")]
-    styler = frame.style.format({c: lambda v: f"{v:,.2f}" for c in idr}).hide(axis="index")
-    return str(styler.set_table_attributes('class="data"').to_html())
+    """A table that scrolls inside its box, amounts right-aligned with thousands separators."""
+    idr = [c for c in frame.columns if c in AMOUNT_TITLES or str(c).endswith("_idr")]
+    styler = (frame.style.format({c: lambda v: f"{v:,.2f}" if isinstance(v, (Decimal, int, float)) else v
+                                  for c in idr}, na_rep="")
+              .set_properties(subset=idr, **{"text-align": "right"}).hide(axis="index"))
+    table = styler.set_table_attributes('class="data"').to_html()
+    return f'<div class="scroll">{table}</div>'
 
 
 def _html(result: Reconciliation, path: Path) -> Path:
@@ -151,8 +196,8 @@ def _html(result: Reconciliation, path: Path) -> Path:
         frame = result.for_display(name)
         if name == "matched" or frame.empty:
             continue
-        shown = frame.drop(columns=["key", "payment_key"])
-        sections.append(f'<h2 id="{name}">{_TITLES[name]} ({len(frame)})</h2>{_styled(shown.head(500))}'
+        shown = with_totals(readable(frame.head(500)))
+        sections.append(f'<h2 id="{name}">{_TITLES[name]} ({len(frame)})</h2>{_styled(shown)}'
                         + (f"<p>First 500 of {len(frame)} rows: see {name}.csv.</p>" if len(frame) > 500 else ""))
     totals = result.totals().reset_index()
     totals["category"] = totals["category"].map(_TITLES)
@@ -161,7 +206,8 @@ def _html(result: Reconciliation, path: Path) -> Path:
     summary["value"] = summary["value"].map(lambda v: f"{v:,.2f}" if isinstance(v, Decimal) else v)
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>OVO reconciliation</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e;max-width:1200px}}
+<style>body{{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;color:#1f1b2e;max-width:1248px}}
+.scroll{{overflow-x:auto;max-width:100%}}
 table.data{{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:13px}}
 table.data td,table.data th{{border:1px solid #d8d2e6;padding:3px 8px;text-align:left}}
 table.data th{{background:#f2f0f7}}td{{white-space:nowrap}}td:last-child{{white-space:normal;min-width:22rem}}

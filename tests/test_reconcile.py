@@ -118,9 +118,12 @@ def test_reports_open_as_finance_expects(result: object, tmp_path: Path) -> None
                                "Status mismatch", "Refund mismatch", "Duplicate"]
     sheet = book["Amount mismatch"]
     header = [c.value for c in sheet[1]]
-    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
-    idr = sheet.cell(2, header.index("ovo_idr") + 1)
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref and sheet["A1"].font.bold
+    assert "key" not in header and header[:2] == ["Type", "partnerReferenceNo"]
+    idr = sheet.cell(2, header.index("OVO IDR") + 1)
     assert idr.value == 250 and idr.number_format == "#,##0.00"
+    assert sheet.cell(2, header.index("Difference IDR (partner − OVO)") + 1).value == -50
+    assert sheet.cell(3, 1).value == "Total (1 rows)" and sheet.cell(3, header.index("OVO IDR") + 1).value == 250
     summary = {}
     for row in book["Summary"].iter_rows():
         if row[0].value == "Totals per category (IDR)":
@@ -129,6 +132,7 @@ def test_reports_open_as_finance_expects(result: object, tmp_path: Path) -> None
     assert summary["Partner payments"] == 871 and summary["Duplicate"] == 1
     html = written["reconciliation.html"].read_text()
     assert "<script" not in html and "src=" not in html and "<svg" in html and "Missing at partner (1)" in html
+    assert 'class="scroll"' in html and "max-width:1248px" in html and "Difference IDR" in html
     csv = (tmp_path / "duplicate.csv").read_text(encoding="utf-8-sig")
     assert csv.count("\n") == 2 and (tmp_path / "duplicate.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     with pytest.raises(ValidationError, match="Unknown report format"):
@@ -256,3 +260,26 @@ def test_every_planted_discrepancy_is_found_once_and_totals_are_conserved(plan: 
     for side, frame in (("partner", partner_frame), ("ovo", ovo_frame)):
         loaded = load_records(frame, side=side)
         assert int(rows[f"{side}_sen"].sum()) == int(loaded["sen"].sum())  # every input row counted exactly once
+
+
+def test_a_category_too_big_for_excel_goes_beside_the_workbook(result: object, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from ovo_nb import reports
+
+    monkeypatch.setattr(reports, "EXCEL_ROWS", 2)  # as if the matched rows were over a million
+    written = write_reconciliation(result, tmp_path, ["xlsx"])  # type: ignore[arg-type]
+    book = load_workbook(written["reconciliation.xlsx"])
+    note = book["Matched"]["A1"].value
+    assert "more than a sheet holds" in note and "matched.parquet" in note
+    assert any("matched.parquet" in str(row[1].value) for row in book["Summary"].iter_rows() if len(row) > 1)
+    beside = pd.read_parquet(tmp_path / "matched.parquet")
+    assert len(beside) == result.size("matched")  # type: ignore[attr-defined]
+    assert set(beside["partner_idr"]) >= {"100.00"}  # exact text, never float
+    assert book["Amount mismatch"].max_row == 3  # the small categories stay in the workbook
+
+
+def test_the_daily_chart_counts_each_open_row_once(result: object) -> None:
+    rows = result.rows  # type: ignore[attr-defined]
+    open_rows = rows[rows["category"] != "matched"]
+    expected = int(open_rows[["partner_sen", "ovo_sen"]].max(axis=1).sum())
+    assert int(sum(result.daily()["open_idr"]) * 100) == expected  # type: ignore[attr-defined]
