@@ -111,14 +111,14 @@ def normalize_sql(raw: str, status_fold: Mapping[str, str], dialect: Dialect) ->
 WITH t AS (
   SELECT rownum,
          UPPER(TRIM(COALESCE(record_type, ''))) AS record_type,
-         TRIM(COALESCE(partner_reference_no, '')) AS partner_reference_no,
-         TRIM(COALESCE(reference_no, '')) AS reference_no,
-         TRIM(COALESCE(partner_refund_no, '')) AS partner_refund_no,
-         TRIM(COALESCE(refund_no, '')) AS refund_no,
+         COALESCE(partner_reference_no, '') AS partner_reference_no,
+         COALESCE(reference_no, '') AS reference_no,
+         COALESCE(partner_refund_no, '') AS partner_refund_no,
+         COALESCE(refund_no, '') AS refund_no,
          TRIM(COALESCE(amount, '')) AS amount,
-         UPPER(TRIM(COALESCE(currency, ''))) AS currency,
+         UPPER(COALESCE(currency, '')) AS currency,
          UPPER(TRIM(COALESCE(status, ''))) AS status_text,
-         TRIM(COALESCE(time, '')) AS time
+         COALESCE(time, '') AS time
   FROM {raw}
 ), k AS (
   SELECT *, CASE WHEN record_type = 'PAYMENT' THEN partner_reference_no ELSE partner_refund_no END AS own_key,
