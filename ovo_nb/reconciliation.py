@@ -64,7 +64,7 @@ _DEFAULTS = {"currency": "IDR", "reference_no": "", "partner_refund_no": "", "re
 
 Source = Any
 """A side: a file path or glob (CSV, Parquet, XLSX), a pandas DataFrame (raw or from :func:`load_records`),
-a Spark DataFrame, or a DuckDB relation."""
+a Spark DataFrame, an Ibis table, an Arrow table or a DuckDB relation."""
 
 
 def _is_spark(source: Any) -> bool:
@@ -103,6 +103,8 @@ def _raw(engine: Engine, source: Source, side: str, mapping: Mapping[str, str] |
             engine.read_files(loaded, paths, kind)
     elif isinstance(source, pd.DataFrame):
         engine.register(loaded, source.reset_index(drop=True))
+    elif hasattr(source, "to_pyarrow") and not _is_spark(source):  # an Ibis table: its rows, as Arrow
+        engine.register(loaded, source.to_pyarrow())
     else:
         engine.register(loaded, source)
     present = engine.columns(loaded)

@@ -70,3 +70,16 @@ def test_spark_gives_the_same_rows_as_duckdb_and_pandas(sides: tuple[pd.DataFram
         assert result.totals().equals(on_pandas.totals())
         assert result.counts().equals(on_pandas.counts())
         assert result.input_totals() == on_pandas.input_totals()
+
+
+def test_arrow_tables_and_duckdb_relations_are_sides_too(sides: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    import duckdb
+    import pyarrow as pa
+
+    partner, ovo = sides
+    expected = reconcile(partner, ovo)
+    engine = DuckDBEngine()
+    relation = engine.connection.from_df(ovo)
+    result = reconcile(pa.Table.from_pandas(partner), relation, engine=engine)
+    pd.testing.assert_frame_equal(canonical(result.rows), canonical(expected.rows))
+    assert isinstance(relation, duckdb.DuckDBPyRelation)
