@@ -50,7 +50,7 @@ FROM payments WHERE i BETWEEN 5 * {s} AND 7 * {s} - 1
 
 BARE = """
 import duckdb, resource, sys, time
-con = duckdb.connect(); con.execute("SET memory_limit = '2GB'")
+con = duckdb.connect(); con.execute("SET memory_limit = '2GB'"); con.execute("SET enable_progress_bar = false")
 started = time.perf_counter()
 con.execute(f"CREATE TEMP TABLE j AS SELECT * FROM read_parquet('{sys.argv[1]}') p FULL OUTER JOIN "
             f"read_parquet('{sys.argv[2]}') o USING (record_type, partner_reference_no, partner_refund_no)")
@@ -81,7 +81,7 @@ spark.stop()
 
 def run(code: str, *args: str) -> list[float]:
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
-    return [float(v) for v in done.stdout.split()[-3:]]
+    return [float(v) for v in done.stdout.strip().splitlines()[-1].split()]
 
 
 def main() -> None:
@@ -95,6 +95,7 @@ def main() -> None:
     partner, ovo = folder / "partner.parquet", folder / "ovo.parquet"
     slice_ = max(args.rows // 500, 1)  # 0.2 % per kind: ~1 % in all
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     for sql, path in ((PARTNER, partner), (OVO, ovo)):
         con.execute(f"COPY ({sql.format(rows=args.rows, s=slice_)}) TO '{path}' (FORMAT parquet)")
     bare_seconds, bare_mb = run(BARE, str(partner), str(ovo))[:2]

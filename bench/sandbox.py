@@ -137,8 +137,11 @@ def main() -> None:
     ovo.bind(phone)
     access = ovo.access_token(phone)
     builder = ovo.client.builder
-    direct = httpx.Client(transport=SandboxTransport(ovo.sandbox))  # no client-side logging: the sandbox alone
+    assert ovo.environment is not None and isinstance(ovo.environment.transport, SandboxTransport)
+    sandbox = ovo.environment.transport.sandbox  # the in-process sandbox itself
+    direct = httpx.Client(transport=SandboxTransport(sandbox))  # no client-side logging: the sandbox alone
     inprocess_balance = rate(lambda: direct.send(builder.build("balance_inquiry", {}, token=access)), args.seconds)
+    assert ovo.sandbox is not None
     ovo.sandbox.update_customer(phone, cash="999999999999.00")
 
     def flow() -> None:
@@ -149,7 +152,7 @@ def main() -> None:
 
     bare = SandboxServer(_Bare()).start()  # type: ignore[arg-type]
     bare_url = bare.url
-    with SandboxServer(ovo.sandbox) as server:
+    with SandboxServer(sandbox) as server:
         local = threading.local()
 
         def client() -> httpx.Client:

@@ -322,6 +322,7 @@ class DuckDBEngine:
 
             self.connection = duckdb.connect()
             self.connection.execute("SET preserve_insertion_order = true")
+            self.connection.execute("SET enable_progress_bar = false")  # no bar in notebooks and logs
             self.connection.execute(f"SET memory_limit = {_q(self.memory_limit)}")
             self.connection.execute("SET TimeZone = 'Asia/Jakarta'")  # a timestamp's date is its Jakarta day
 
