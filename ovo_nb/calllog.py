@@ -42,7 +42,7 @@ from .snap import JAKARTA, Clock, SystemClock
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Call", "CallLog", "LoggingTransport", "as_curl", "mask_token", "new_run_id", "redact_url"]
+__all__ = ["Call", "CallLog", "LoggingTransport", "as_curl", "mask_msisdn", "mask_token", "new_run_id", "redact_url"]
 
 SENSITIVE_HEADERS = frozenset({"authorization", "authorization-customer"})
 """Headers whose bearer token is masked."""
@@ -54,6 +54,8 @@ TOKEN_FIELDS = frozenset(
 """Body keys and query parameters (compared case-insensitively) whose values are masked."""
 SECRET_FIELDS = frozenset({"clientsecret", "client_secret", "privatekey", "private_key", "secret"})
 """Body keys never recorded, even sealed."""
+PHONE_FIELDS = frozenset({"phone", "phoneno", "phonenumber", "msisdn"})
+"""Body keys and query parameters holding a customer's phone: kept as ``0812****7890``."""
 
 _SCENARIO: contextvars.ContextVar[str] = contextvars.ContextVar("ovo_nb_scenario", default="")
 _SCENARIO_EXTENSION = "ovo_nb.scenario"
@@ -481,9 +483,16 @@ def _redact_body(body: str) -> str:
             return _DROP
         if lower in TOKEN_FIELDS and isinstance(item, str):
             return mask_token(item)
+        if lower in PHONE_FIELDS and isinstance(item, str):
+            return mask_msisdn(item)
         return item
 
     return _redact_token_urls(_rewrite_json(body, on_key))
+
+
+def mask_msisdn(phone: str) -> str:
+    """A phone number as logs show it: the first and last four digits, ``0812****7890``."""
+    return phone[:4] + "****" + phone[-4:] if len(phone) >= 10 else "****"
 
 
 def _drop_secret_fields(body: str) -> str:
@@ -494,12 +503,14 @@ _URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>]+")
 
 
 def redact_url(url: str) -> str:
-    """``url`` with token-like query parameters masked (``token``, ``code``, ``authCode``...)."""
+    """``url`` with token-like query parameters masked (``token``, ``code``, ``authCode``...) and phone
+    numbers kept as ``0812****7890``."""
     parts = urlsplit(url)
-    if not any(k.lower() in TOKEN_FIELDS for k, _ in parse_qsl(parts.query, True)):
+    if not any(k.lower() in TOKEN_FIELDS | PHONE_FIELDS for k, _ in parse_qsl(parts.query, True)):
         return url
-    pairs = [(k, mask_token(v) if k.lower() in TOKEN_FIELDS else v) for k, v in parse_qsl(parts.query, True)]
-    query = urlencode(pairs).replace("%E2%80%A6", "…").replace("%23", "#")  # keep masks readable
+    pairs = [(k, mask_token(v) if k.lower() in TOKEN_FIELDS else mask_msisdn(v) if k.lower() in PHONE_FIELDS else v)
+             for k, v in parse_qsl(parts.query, True)]
+    query = urlencode(pairs).replace("%E2%80%A6", "…").replace("%23", "#").replace("%2A", "*")  # readable masks
     return urlunsplit(parts._replace(query=query))
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from . import signing
-from .calllog import Call, CallLog
+from .calllog import Call, CallLog, mask_token
 from .config import Profile
 from .errors import OvoNbError, ValidationError
 from .keys import PKCS1_FILE, X509_FILE, fingerprint, load_public_key, validate_callback_url
@@ -114,10 +114,13 @@ class Explanation:
     signature_reproduced: bool | None
     answer: str
     findings: list[str]
+    token: str = field(default="", repr=False)
+    """The bearer token inside the string-to-sign: shown masked, never in full."""
 
     def __str__(self) -> str:
+        shown = self.string_to_sign.replace(self.token, mask_token(self.token)) if self.token else self.string_to_sign
         lines = [f"call {self.call_id}: {self.api} ({self.signature_kind} signature) -> {self.answer}",
-                 f"string to sign: {self.string_to_sign}", f"body hash:      {self.body_hash}"]
+                 f"string to sign: {shown}", f"body hash:      {self.body_hash}"]
         if self.signature_reproduced is not None:
             verdict = "yes" if self.signature_reproduced else "NO"
             lines.append(f"our key/secret reproduces the signature sent: {verdict}")
@@ -180,5 +183,6 @@ def explain_call(log: CallLog, call_id: int, profile: Profile) -> Explanation:
     if reproduced is False:
         findings.insert(0, "Our key/secret does not reproduce the X-SIGNATURE that was sent: the request was signed "
                            "with another key or secret, or over other bytes than the logged ones.")
-    return Explanation(call_id, api.name, kind.value, text, signing.body_hash(body), reproduced, answer, findings)
+    return Explanation(call_id, api.name, kind.value, text, signing.body_hash(body), reproduced, answer, findings,
+                       token)
 

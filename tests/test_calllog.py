@@ -190,3 +190,31 @@ def test_concurrent_calls_are_all_recorded(tmp_path: Path) -> None:
         thread.join()
     calls = log.calls()
     assert len(calls) == 200 and all(c.status == 200 for c in calls)
+
+
+def test_phone_numbers_are_masked_in_paths_queries_and_bodies(tmp_path: Path) -> None:
+    from ovo_nb.calllog import redact_url
+    from ovo_nb.flows import Ovo
+
+    assert redact_url("http://x/user/v2/account/lookup?phone=081234567890") == (
+        "http://x/user/v2/account/lookup?phone=0812****7890")
+    with Ovo.open() as ovo:
+        ovo.bind("081234567890")
+        calls = ovo.client.call_log.to_frame()
+        text = calls.to_csv()
+        assert "081234567890" not in text and "0812****7890" in text
+        binding = ovo.client.call_log.get(int(calls.index[calls["scenario"] == "account binding"][0]), reveal=True)
+        assert "081234567890" in binding.request_body  # the full number is sealed, for an explicit reveal
+
+
+def test_the_doctor_masks_the_token_in_the_string_to_sign() -> None:
+    from ovo_nb.doctor import explain_call
+    from ovo_nb.flows import Ovo
+
+    with Ovo.open() as ovo:
+        ovo.bind("081234567890")
+        ovo.balance("081234567890")
+        token = ovo.access_token("081234567890")
+        calls = ovo.client.call_log.to_frame()
+        explanation = explain_call(ovo.client.call_log, int(calls.index[-1]), ovo.profile)
+    assert token in explanation.string_to_sign and token not in str(explanation)
