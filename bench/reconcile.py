@@ -50,7 +50,9 @@ FROM payments WHERE i BETWEEN 5 * {s} AND 7 * {s} - 1
 
 BARE = """
 import duckdb, resource, sys, time
+import tempfile
 con = duckdb.connect(); con.execute("SET memory_limit = '2GB'"); con.execute("SET enable_progress_bar = false")
+con.execute(f"SET temp_directory = '{tempfile.mkdtemp()}'")
 started = time.perf_counter()
 con.execute(f"CREATE TEMP TABLE j AS SELECT * FROM read_parquet('{sys.argv[1]}') p FULL OUTER JOIN "
             f"read_parquet('{sys.argv[2]}') o USING (record_type, partner_reference_no, partner_refund_no)")

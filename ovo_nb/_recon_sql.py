@@ -11,8 +11,11 @@ as pandas.
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
@@ -324,6 +327,8 @@ class DuckDBEngine:
             self.connection.execute("SET preserve_insertion_order = true")
             self.connection.execute("SET enable_progress_bar = false")  # no bar in notebooks and logs
             self.connection.execute(f"SET memory_limit = {_q(self.memory_limit)}")
+            spill = Path(tempfile.gettempdir()) / f"ovo-nb-duckdb-{os.getpid()}"  # never the working folder
+            self.connection.execute(f"SET temp_directory = {_q(str(spill))}")
             self.connection.execute("SET TimeZone = 'Asia/Jakarta'")  # a timestamp's date is its Jakarta day
 
     def view(self, name: str, sql: str) -> None:
