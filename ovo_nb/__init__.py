@@ -12,6 +12,7 @@ The public API is re-exported here; the modules behind it may move.
 - :mod:`ovo_nb.sandbox`: the embedded OVO.
 - :mod:`ovo_nb.environments`: where calls go (in-process or loopback sandbox, OVO stage or
   production) and the sandbox's admin controls.
+- :mod:`ovo_nb.views`: step cards, sequence diagrams, charts and readable tables.
 - :mod:`ovo_nb.walkthrough` and :mod:`ovo_nb.widgets`: what the notebooks are made of.
 
 Every name loads on first use: ``import ovo_nb`` (or ``ovo_nb.snap``) loads neither pandas, nor
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads on first use
     from ._files import artefact_dir
-    from .calllog import Call, CallLog, LoggingTransport, as_curl, mask_token, new_run_id
+    from .calllog import Call, CallLog, LoggingTransport, as_curl, mask_msisdn, mask_token, new_run_id
     from .client import OvoClient, SnapRequestBuilder
     from .config import Profile, load_profile
     from .doctor import Check, Explanation, check_profile, explain_call
@@ -151,6 +152,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
     from .testbed import SANDBOX_TEST_PIN, TEST_CUSTOMERS
     from .tokens import TokenVault
     from .traffic import Drill, drill_session, planted_vs_found, sandbox_settlement, simulate_period
+    from .views import Card, Chart, Diagram, Table, latency_chart, readable_table, response_code_chart
     from .walkthrough import StepResult, Walkthrough
     from .webview import CallbackResult, WebviewCompleter, build_webview_url, parse_callback
     from .widgets import flow_panel
@@ -158,7 +160,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(('Call', 'CallLog', 'LoggingTransport', 'as_curl', 'mask_token', 'new_run_id',), "calllog"),
+    **dict.fromkeys(('Call', 'CallLog', 'LoggingTransport', 'as_curl', 'mask_msisdn', 'mask_token', 'new_run_id',),
+                    "calllog"),
     **dict.fromkeys(('OvoClient', 'SnapRequestBuilder',), "client"),
     **dict.fromkeys(('Profile', 'load_profile',), "config"),
     **dict.fromkeys(('Check', 'Explanation', 'check_profile', 'explain_call',), "doctor"),
@@ -206,6 +209,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(('TokenVault',), "tokens"),
     **dict.fromkeys(('Drill', 'drill_session', 'planted_vs_found', 'sandbox_settlement', 'simulate_period'),
                     "traffic"),
+    **dict.fromkeys(('Card', 'Chart', 'Diagram', 'Table', 'latency_chart', 'readable_table', 'response_code_chart'),
+                    "views"),
     **dict.fromkeys(('StepResult', 'Walkthrough',), "walkthrough"),
     **dict.fromkeys(('CallbackResult', 'WebviewCompleter', 'build_webview_url', 'parse_callback',), "webview"),
     **dict.fromkeys(('flow_panel',), "widgets"),
@@ -224,6 +229,8 @@ __all__ = [
     "Call",
     "CallLog",
     "CallbackResult",
+    "Card",
+    "Chart",
     "Check",
     "Clock",
     "ConflictError",
@@ -234,6 +241,7 @@ __all__ = [
     "CustomerMustRegister",
     "CustomerNotBound",
     "CustomerTokens",
+    "Diagram",
     "Drill",
     "Endpoint",
     "Environment",
@@ -277,6 +285,7 @@ __all__ = [
     "StateFileError",
     "StepResult",
     "SystemClock",
+    "Table",
     "TokenVault",
     "TopupOptions",
     "Unbinding",
@@ -309,10 +318,12 @@ __all__ = [
     "from_ledger",
     "from_settlement",
     "generate_private_key",
+    "latency_chart",
     "load_private_key",
     "load_profile",
     "load_public_key",
     "load_records",
+    "mask_msisdn",
     "mask_phone",
     "mask_token",
     "minify",
@@ -330,8 +341,10 @@ __all__ = [
     "prepare_partner_keys",
     "public_key_pem",
     "read_credential_pair",
+    "readable_table",
     "reconcile",
     "response_code",
+    "response_code_chart",
     "response_message",
     "run_scenarios",
     "sandbox_settlement",

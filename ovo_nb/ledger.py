@@ -117,7 +117,8 @@ class PartnerLedger:
     def __repr__(self) -> str:
         return f"PartnerLedger(path={self.path!r})"
 
-    def _now(self) -> str:
+    def now(self) -> str:
+        """The ledger clock's time as its rows store it (Jakarta, ISO 8601): a mark for ``to_frame(since=...)``."""
         return self.clock.now().astimezone(JAKARTA).isoformat(timespec="milliseconds")
 
     def new_reference(self, prefix: str = "INV") -> str:
@@ -127,7 +128,7 @@ class PartnerLedger:
     def add_payment(self, reference: str, phone: str, amount: Decimal, body: dict[str, Any], *,
                     recurring: bool = False) -> None:
         """Record a payment before its first call; a reference is used once."""
-        now = self._now()
+        now = self.now()
         with self._lock:
             try:
                 self._db.execute(
@@ -164,7 +165,7 @@ class PartnerLedger:
         return [self.payment(ref) for ref in refs]
 
     def add_refund(self, refund_no: str, reference: str, amount: Decimal, body: dict[str, Any]) -> None:
-        now = self._now()
+        now = self.now()
         with self._lock:
             try:
                 self._db.execute(
@@ -187,7 +188,7 @@ class PartnerLedger:
         sets = "".join(f", {column} = ?" for column in chosen)
         with self._lock:
             self._db.execute(f"UPDATE {table} SET status = ?, note = ?, updated_at = ?{sets} WHERE {key_column} = ?",
-                             (status, note, self._now(), *chosen.values(), key))
+                             (status, note, self.now(), *chosen.values(), key))
             self._history(kind, key, status, note)
 
     def refund(self, refund_no: str) -> LedgerRefund:
@@ -207,16 +208,18 @@ class PartnerLedger:
 
     def _history(self, kind: str, reference: str, status: str, note: str) -> None:
         self._db.execute("INSERT INTO history (at, kind, reference, status, note) VALUES (?, ?, ?, ?, ?)",
-                         (self._now(), kind, reference, status, note))
+                         (self.now(), kind, reference, status, note))
 
-    def to_frame(self, table: str = "payments") -> pd.DataFrame:
-        """``payments``, ``refunds`` or ``history`` as a DataFrame (amounts as exact strings)."""
+    def to_frame(self, table: str = "payments", *, since: str = "") -> pd.DataFrame:
+        """``payments``, ``refunds`` or ``history`` as a DataFrame (amounts as exact strings);
+        ``since`` (from :meth:`now`) keeps the rows written from then on."""
         import pandas as pd
 
         if table not in ("payments", "refunds", "history"):
             raise ValidationError("table is 'payments', 'refunds' or 'history'.")
+        column = "at" if table == "history" else "created_at"
         with self._lock:
-            cursor = self._db.execute(f"SELECT * FROM {table}")
+            cursor = self._db.execute(f"SELECT * FROM {table} WHERE {column} >= ?", (since,))
             columns = [d[0] for d in cursor.description]
             rows = [tuple(r) for r in cursor.fetchall()]
         frame = pd.DataFrame.from_records(rows, columns=columns)

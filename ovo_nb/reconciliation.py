@@ -45,6 +45,12 @@ from ._recon_sql import (
 from .errors import ValidationError
 from .models import status_name
 from .snap import JAKARTA, TRANSACTION_STATUSES
+from .views import Chart
+
+CATEGORY_COLOURS = (("matched", "#4c2a86"), ("missing_at_ovo", "#d0473a"), ("missing_at_partner", "#e07b39"),
+                    ("amount_mismatch", "#c98a00"), ("status_mismatch", "#3a78c2"), ("refund_mismatch", "#2f8f5b"),
+                    ("duplicate", "#8a8299"))
+"""One colour per category, the same in the notebook and in the HTML report."""
 
 if TYPE_CHECKING:
     from .ledger import PartnerLedger
@@ -282,6 +288,21 @@ class Reconciliation:
             f"FROM {self.view} GROUP BY day ORDER BY day")
         table = summed.set_index("day")
         return table.astype("int64").map(_to_decimal)
+
+    def daily_by_category(self) -> pd.DataFrame:
+        """IDR per Jakarta day (rows) and category (columns), each row once at the larger of its two amounts."""
+        summed = self.engine.fetch(
+            f"SELECT day, category, SUM(CASE WHEN partner_sen > ovo_sen THEN partner_sen ELSE ovo_sen END) AS sen "
+            f"FROM {self.view} GROUP BY day, category")
+        table = summed.pivot_table(index="day", columns="category", values="sen", aggfunc="sum", fill_value=0)
+        present = [c for c in CATEGORIES if c in table.columns]
+        return table[present].astype("int64").map(_to_decimal).rename_axis(index="day", columns=None)
+
+    def chart(self) -> Chart:
+        """The daily IDR per category as a bar chart (inline SVG in a notebook or report)."""
+        frame = self.daily_by_category()
+        frame.index = [str(day)[5:] for day in frame.index]
+        return Chart(frame, title="IDR per day and category (Jakarta days)", colours=CATEGORY_COLOURS)
 
     def input_totals(self) -> dict[str, Decimal]:
         out = {}

@@ -6,7 +6,7 @@ when) and a sheet per category with a bold frozen header, filters and ``#,##0.00
 category over Excel's 1,048,576 rows a sheet goes to Parquet and CSV files beside the workbook,
 streamed from the engine, and the Summary says so. The HTML is one self-contained file (no
 scripts, no network) that fits a 1280 px screen, its tables scrolling inside themselves, with an
-inline SVG chart of daily totals. CSVs carry a byte-order mark so Excel reads non-ASCII names.
+inline SVG chart of daily totals per category. CSVs carry a byte-order mark so Excel reads non-ASCII names.
 """
 
 from __future__ import annotations
@@ -152,33 +152,6 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
     return path
 
 
-def _svg_chart(daily: pd.DataFrame) -> str:
-    """Grouped bars per day: OVO matched and OVO not matched, IDR; plain SVG, no scripts."""
-    if daily.empty:
-        return "<p>No dated rows.</p>"
-    matched = daily["ovo_matched_idr"].map(float)
-    open_ = daily["open_idr"].map(float)  # each open row once, at the larger of its two amounts
-    top = max(float(matched.max()), float(open_.max()), 1.0)
-    bar, gap, height = 18, 14, 180
-    width = max(len(daily) * (2 * bar + gap) + 60, 380)
-    parts = [f'<svg role="img" aria-label="Daily totals" width="{width}" height="{height + 60}" '
-             f'xmlns="http://www.w3.org/2000/svg" style="font:11px sans-serif">']
-    for i, day in enumerate(daily.index):
-        x = 50 + i * (2 * bar + gap)
-        for offset, value, colour, label in ((0, matched.iloc[i], "#4c2a86", "matched"),
-                                             (bar, open_.iloc[i], "#d0473a", "not matched")):
-            h = value / top * height
-            parts.append(f'<rect x="{x + offset}" y="{height - h + 10:.1f}" width="{bar - 2}" height="{h:.1f}" '
-                         f'fill="{colour}"><title>{escape(str(day))} {label}: IDR {value:,.2f}</title></rect>')
-        parts.append(f'<text x="{x}" y="{height + 24}">{escape(str(day)[5:])}</text>')
-    parts.append(f'<text x="0" y="12">IDR {top:,.0f}</text><text x="0" y="{height + 10}">0</text>')
-    parts.append(f'<rect x="50" y="{height + 36}" width="10" height="10" fill="#4c2a86"/>'
-                 f'<text x="64" y="{height + 45}">matched (OVO)</text>'
-                 f'<rect x="170" y="{height + 36}" width="10" height="10" fill="#d0473a"/>'
-                 f'<text x="184" y="{height + 45}">not matched (each row once)</text></svg>')
-    return "".join(parts)
-
-
 def _styled(frame: pd.DataFrame) -> str:
     """A table that scrolls inside its box, amounts right-aligned with thousands separators."""
     idr = [c for c in frame.columns if c in AMOUNT_TITLES or str(c).endswith("_idr")]
@@ -216,6 +189,6 @@ table.data th{{background:#f2f0f7}}td{{white-space:nowrap}}td:last-child{{white-
 <p>Generated {escape(result.generated_at)}. <span class="ok">{int(counts['matched'])} matched</span>,
 <span class="open">{int(counts.sum() - counts['matched'])} to act on</span>.</p>
 <h2>Summary</h2>{_styled(summary)}<h2>Totals per category (IDR)</h2>{_styled(totals)}
-<h2>Daily totals</h2>{_svg_chart(result.daily())}{''.join(sections)}</body></html>"""
+<h2>Daily totals</h2>{result.chart().svg()}{''.join(sections)}</body></html>"""
     path.write_text(page, encoding="utf-8")
     return path

@@ -13,12 +13,14 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from html import escape
 from pathlib import Path
 from typing import Any
 
 from ._files import RUN_DIR_ENV, RUN_ID_ENV, artefact_dir, project_root
-from .calllog import new_run_id
+from .calllog import mask_msisdn, new_run_id
 from .errors import OvoNbError
+from .views import code_meaning
 
 __all__ = ["RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir", "coerce_parameters",
            "find_notebooks", "project_root", "run_notebooks"]
@@ -195,6 +197,41 @@ def run_notebooks(
     return result
 
 
+def _parameters_used(path: Path) -> dict[str, Any]:
+    """The parameters an executed notebook ran with: its defaults, overridden by the injected ones."""
+    import nbformat
+
+    meta = nbformat.read(path, as_version=4).metadata.get("papermill", {})  # type: ignore[no-untyped-call]
+    used = {**meta.get("default_parameters", {}), **meta.get("parameters", {})}
+    return {k: mask_msisdn(str(v)) if "phone" in k and v else v for k, v in used.items()}
+
+
+def _refusals(run_dir: Path, notebook: NotebookResult) -> list[tuple[str, str]]:
+    """The refused step cards of an executed notebook, as text (SNAP code, meaning, hint)."""
+    import nbformat
+
+    path = run_dir / notebook.notebook
+    if not path.exists():
+        return []
+    found = []
+    for cell in nbformat.read(path, as_version=4).cells:  # type: ignore[no-untyped-call]
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/plain", "")
+            if text.startswith("[refused]") and not text.startswith("[refused] Outcome"):
+                found.append((notebook.notebook, text))
+    return found
+
+
+def _notebook_row(run_dir: Path, notebook: NotebookResult) -> str:
+    path = run_dir / notebook.notebook
+    used = _parameters_used(path) if path.exists() else {}
+    shown = ", ".join(f"{k}={v!r}" for k, v in used.items() if v not in ("", [], {}))
+    status = '<span class="ok">PASS</span>' if notebook.ok else '<span class="fail">FAIL</span>'
+    return (f'<tr><td><a href="{escape(notebook.notebook)}">{escape(notebook.notebook)}</a></td><td>{status}</td>'
+            f'<td class="num">{notebook.seconds:.1f} s</td><td><small>{escape(shown)}</small></td>'
+            f"<td>{escape(notebook.error)}</td></tr>")
+
+
 def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
     """``summary.json``, ``calls.csv`` (this run's calls, redacted) and a one-page ``summary.html``."""
     import pandas as pd
@@ -212,17 +249,27 @@ def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
     summary = {"run_id": result.run_id, "ok": result.ok, "python": sys.executable, "calls": len(calls),
                "notebooks": [asdict(n) for n in result.notebooks]}
     (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    notebooks = pd.DataFrame([{"notebook": n.notebook, "result": "passed" if n.ok else "FAILED",
-                               "seconds": round(n.seconds, 1), "error": n.error} for n in result.notebooks])
-    codes = calls["response_code"].fillna("no answer").value_counts().rename_axis("SNAP code").reset_index()
+    ordered = sorted(result.notebooks, key=lambda n: n.ok)  # failures first
+    rows = "".join(_notebook_row(result.run_dir, n) for n in ordered)
+    codes = calls["response_code"].fillna("").replace("", "no answer").value_counts()
+    code_rows = "".join(f"<tr><td><code>{escape(code)}</code></td><td>{escape(code_meaning(code))}</td>"
+                        f"<td class='num'>{count}</td></tr>" for code, count in codes.items())
+    refusals = [r for n in ordered for r in _refusals(result.run_dir, n)]
+    refusal_rows = "".join(f"<tr><td>{escape(name)}</td><td><pre>{escape(text)}</pre></td></tr>"
+                           for name, text in refusals)
     passed = sum(n.ok for n in result.notebooks)
     html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb run {result.run_id}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}}table{{border-collapse:collapse;margin:1rem 0}}
-td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left}}th{{background:#f2f0f7}}
-.ok{{color:#176b2c}}.fail{{color:#9b1c1c}}</style></head><body>
-<h1>ovo-nb run {result.run_id}</h1>
-<p class="{'ok' if result.ok else 'fail'}">{passed} of {len(result.notebooks)} notebooks passed; {len(calls)} calls.</p>
-<h2>Notebooks</h2>{notebooks.to_html(index=False, escape=True)}
-<h2>SNAP response codes</h2>{codes.to_html(index=False, escape=True)}
-<p>Executed notebooks and <code>calls.csv</code> are in this folder.</p></body></html>"""
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e;max-width:1200px}}
+table{{border-collapse:collapse;margin:1rem 0}}td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;
+vertical-align:top}}th{{background:#f2f0f7}}.num{{text-align:right}}pre{{margin:0;white-space:pre-wrap}}
+.ok{{color:#176b2c;font-weight:600}}.fail{{color:#9b1c1c;font-weight:600}}code{{white-space:nowrap}}</style></head><body>
+<h1>ovo-nb run {escape(result.run_id)}</h1>
+<p class="{'ok' if result.ok else 'fail'}">{passed} of {len(result.notebooks)} notebooks passed; {len(calls)} calls
+(<a href="calls.csv">calls.csv</a>, redacted).</p>
+<h2>Notebooks</h2><table><tr><th>notebook</th><th>result</th><th>duration</th><th>parameters</th><th>error</th></tr>
+{rows}</table>
+<h2>Refusals shown in the notebooks</h2>
+{f"<table><tr><th>notebook</th><th>step</th></tr>{refusal_rows}</table>" if refusals else "<p>None.</p>"}
+<h2>SNAP response codes seen</h2><table><tr><th>code</th><th>meaning</th><th>calls</th></tr>{code_rows}</table>
+</body></html>"""
     (result.run_dir / "summary.html").write_text(html)

@@ -394,6 +394,8 @@ class Endpoint:
     aspi_path: str | None = None
     non_snap_path: str | None = None
     tech_doc_version: str = "v2.0"
+    bearer: tuple[str, ...] = ()
+    """The token ``Authorization: Bearer`` carries on the 1st call and, for two-step APIs, the 2nd."""
 
     @property
     def is_snap(self) -> bool:
@@ -439,16 +441,19 @@ ENDPOINTS: dict[str, Endpoint] = {
     for e in (
         Endpoint("b2b_token", "POST", _ASYM_T, "73", "/access-token/b2b", "/api/v1.0/access-token/b2b",
                  tech_doc_version="v1.0"),
-        Endpoint("b2b2c_token", "POST", _ASYM_T, "74", "/access-token/b2b2c", "/api/v1.0/access-token/b2b2c"),
+        Endpoint("b2b2c_token", "POST", _ASYM_T, "74", "/access-token/b2b2c", "/api/v1.0/access-token/b2b2c",
+                 bearer=("linkage token",)),
         Endpoint("account_binding", "POST", _ASYM_R, "07", "/oauth/account/registration-account-binding",
                  "/api/v1.0/registration-account-binding"),
         Endpoint("account_unbinding", "POST", _SYM, "09", "/oauth/account/registration-account-unbinding",
-                 "/api/v1.0/registration-account-unbinding"),
-        Endpoint("balance_inquiry", "POST", _SYM, "11", "/balance-inquiry", "/api/v1.0/balance-inquiry"),
+                 "/api/v1.0/registration-account-unbinding", bearer=("access token", "unbinding token")),
+        Endpoint("balance_inquiry", "POST", _SYM, "11", "/balance-inquiry", "/api/v1.0/balance-inquiry",
+                 bearer=("access token",)),
         Endpoint("debit_payment", "POST", _SYM, "54", "/debit/payment-host-to-host",
-                 "/api/v1.0/debit/payment-host-to-host"),
-        Endpoint("debit_status", "POST", _SYM, "55", "/debit/status", "/api/v1.0/debit/status"),
-        Endpoint("debit_refund", "POST", _SYM, "58", "/debit/refund", "/api/v1.0/debit/refund"),
+                 "/api/v1.0/debit/payment-host-to-host", bearer=("access token", "single-use token")),
+        Endpoint("debit_status", "POST", _SYM, "55", "/debit/status", "/api/v1.0/debit/status",
+                 bearer=("access token",)),
+        Endpoint("debit_refund", "POST", _SYM, "58", "/debit/refund", "/api/v1.0/debit/refund", bearer=("B2B token",)),
         Endpoint("lookup", "GET", _OVO, None, non_snap_path="/user/v2/account/lookup"),
         Endpoint("generate_token", "POST", _OVO, None, non_snap_path="/user/v1/oauth/token"),
         Endpoint("topup_options", "GET", _OVO, None, non_snap_path="/reference/v1/topup/options"),

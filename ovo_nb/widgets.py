@@ -19,38 +19,38 @@ from .calllog import redact_url
 from .errors import OvoNbError
 from .flows import PendingBinding, PendingPayment
 from .snap import stage_otp
-from .testbed import SANDBOX_TEST_PIN
-from .walkthrough import Walkthrough
+from .testbed import SANDBOX_TEST_PIN, TEST_CUSTOMERS
+from .views import duration
+from .walkthrough import StepResult, Walkthrough, as_view
+from .webview import parse_callback
 
 __all__ = ["FlowPanel", "flow_panel"]
-
-SANDBOX_CUSTOMERS = [
-    ("081234567890 Rich Rina (succeeds)", "081234567890"),
-    ("081200000001 Broke Budi (insufficient funds)", "081200000001"),
-    ("081200000002 Closed Citra (account closed)", "081200000002"),
-    ("081200000003 New Nadia (no OVO account)", "081200000003"),
-    ("081200000004 Locked Lukas (PIN blocked)", "081200000004"),
-]
 
 
 class FlowPanel:
     """Customer picker, amount, step buttons, webview link, callback field, token status, progress."""
 
-    def __init__(self, walkthrough: Walkthrough) -> None:
+    def __init__(self, walkthrough: Walkthrough, phone: str = "") -> None:
         self.wt = walkthrough
         self.ovo = walkthrough.ovo
         self.pending: PendingBinding | PendingPayment | None = None
         self.messages: list[str] = []
         """Every action's outcome, newest last (the output area shows the latest)."""
         self.last_reference = ""
-        self.customer = w.Combobox(options=[phone for _, phone in SANDBOX_CUSTOMERS], value="081234567890",
-                                   description="Customer", placeholder="08xxxxxxxxxx", ensure_option=False)
+        choices = [f"{c['phone']} {c['name']}: {c['purpose'].split(';')[0]}" for c in TEST_CUSTOMERS]
+        if phone and not any(choice.startswith(phone) for choice in choices):
+            choices.insert(0, f"{phone} this notebook's customer")
+        self.customer = w.Combobox(options=choices, value=next(c for c in choices if c.startswith(phone)),
+                                   description="Customer", placeholder="08xxxxxxxxxx", ensure_option=False,
+                                   layout=w.Layout(width="34em"))
         self.amount = w.Text(value="15000.00", description="Amount IDR")
         self.callback = w.Text(description="Callback URL", placeholder="paste the URL the webview landed on",
                                layout=w.Layout(width="100%"))
         self.link = w.HTML()
         self.tokens = w.HTML()
-        self.progress = w.IntProgress(value=0, min=0, max=1, description="Progress")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="idle")
+        self.state = "idle"
+        """idle, working, done or refused: what the progress bar and the card show."""
         self.output = w.Output(layout=w.Layout(border="1px solid #d8d2e6", padding="4px"))
         actions: list[tuple[str, Callable[[], Any]]] = [
             ("Lookup", lambda: self.ovo.lookup(self.phone)),
@@ -81,21 +81,34 @@ class FlowPanel:
         button.on_click(lambda _: self.run(label, action))
         return button
 
+    def _set_state(self, state: str) -> None:
+        """idle, working (buttons disabled, a moving bar), done (green) or refused (red)."""
+        self.state = state
+        self.progress.description = state
+        self.progress.value = 0 if state == "working" else 1
+        self.progress.bar_style = {"working": "info", "done": "success", "refused": "danger"}.get(state, "")
+        for button in self.buttons.values():
+            button.disabled = state == "working"
+
     def run(self, label: str, action: Callable[[], Any]) -> None:
-        """Run one action, showing its result or refusal in the output area (and in ``messages``)."""
-        self.progress.value, self.progress.bar_style = 0, ""
+        """Run one action with the buttons disabled; show its card and its result as a table."""
+        self._set_state("working")
+        shown: Any = None
         try:
             result = action()
         except OvoNbError as exc:
-            self.progress.bar_style = "danger"
+            step = StepResult(label, "refused", error=exc)
             message = f"{label}: {type(exc).__name__}: {exc}"
         else:
-            self.progress.value, self.progress.bar_style = 1, "success"
-            message = f"{label}: done" + ("" if result is None else f"\n{result}")
+            note = result if isinstance(result, str) else ""
+            step = StepResult(label, "done", value=result, note=note)
+            shown = None if result is None or isinstance(result, str) else as_view(result)
+            message = f"{label}: done" + ("" if result is None else f"\n{shown if shown is not None else result}")
+        self._set_state(step.status)
         self.messages.append(message)
         with self.output:
             self.output.clear_output()
-            print(message)
+            _display(step.card(), *([] if shown is None else [shown]))
         self.refresh_tokens()
 
     def _show_link(self, url: str) -> None:
@@ -103,11 +116,13 @@ class FlowPanel:
                            f"<code>{escape(redact_url(url))}</code>")
 
     def _start_binding(self) -> str:
+        self.callback.value = ""
         self.pending = self.ovo.start_binding(self.phone)
         self._show_link(self.pending.webview_url)
         return self._autocomplete(self.pending.webview_url, stage_otp(self.phone), SANDBOX_TEST_PIN)
 
     def _start_payment(self) -> str:
+        self.callback.value = ""
         pending = self.ovo.start_payment(self.phone, self.amount.value)
         self.pending, self.last_reference = pending, pending.partner_reference_no
         self._show_link(pending.webview_url)
@@ -122,10 +137,15 @@ class FlowPanel:
     def _finish(self) -> Any:
         if self.pending is None:
             raise OvoNbError("Nothing is waiting for a webview step: press Bind or Pay first.")
-        pending, self.pending = self.pending, None
+        try:
+            parse_callback(self.callback.value)
+        except OvoNbError as exc:  # the pending flow stays: paste the right URL and press again
+            raise OvoNbError(f"{exc} The {'binding' if isinstance(self.pending, PendingBinding) else 'payment'} "
+                             "is still waiting: paste the URL the browser landed on and press again.") from None
+        pending, self.pending, url, self.callback.value = self.pending, None, self.callback.value, ""
         if isinstance(pending, PendingBinding):
-            return self.ovo.finish_binding(pending, self.callback.value)
-        return self.ovo.finish_payment(pending, self.callback.value)
+            return self.ovo.finish_binding(pending, url)
+        return self.ovo.finish_payment(pending, url)
 
     def refresh_tokens(self) -> None:
         """Which tokens the vault holds for the customer, and how long they last (never their values)."""
@@ -138,18 +158,23 @@ class FlowPanel:
 
 
 def _time_left(token: Any) -> str:
-    if not token.usable:
-        return "-"
-    return "no expiry" if token.seconds_left is None else f"{token.seconds_left / 60:,.0f} min"
+    return duration(token.seconds_left) if token.usable else "-"
 
 
-def flow_panel(walkthrough: Walkthrough) -> FlowPanel | None:
-    """Display the panel in JupyterLab; in a headless run, say so and return ``None``."""
+def _display(*objects: Any) -> None:
+    from IPython.display import display
+
+    display(*objects)  # type: ignore[no-untyped-call]
+
+
+def flow_panel(walkthrough: Walkthrough, phone: str = "") -> FlowPanel | None:
+    """Display the panel in JupyterLab, the notebook's customer (``phone``) picked; in a headless
+    run, say so and return ``None``."""
     if os.environ.get(RUN_DIR_ENV) or os.environ.get("PAPERMILL_EXECUTION"):
         print("Interactive panel skipped: this run is headless and used the notebook's parameters.")
         return None
     from IPython.display import display
 
-    panel = FlowPanel(walkthrough)
+    panel = FlowPanel(walkthrough, phone)
     display(panel.box)  # type: ignore[no-untyped-call]
     return panel

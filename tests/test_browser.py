@@ -196,12 +196,20 @@ def test_binding_notebook_and_panel_in_jupyterlab(browser: Any, jupyterlab: tupl
     run_all.wait_for()
     run_all.click()
     try:
-        lab.get_by_text("Outcome: waiting").wait_for(timeout=120_000)  # stops at the webview, as against stage
+        lab.locator(".ovo-card.ovo-waiting", has_text="Outcome").wait_for(timeout=120_000)  # stops at the webview
     except Exception as exc:
         errors = [str(exc)[:300], *lab.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()]
         shot(lab, "failed-jupyterlab-run")
         raise AssertionError(f"the notebook did not reach its webview step; errors: {errors[:3]}") from None
-    assert lab.get_by_text("[waiting]").first.is_visible()
+    assert lab.locator(".ovo-card.ovo-done", has_text="lookup").first.is_visible()  # a green card per step
+    assert "2000000" in lab.locator(".ovo-card.ovo-done", has_text="lookup").first.inner_text()  # code, meaning
+    diagram = lab.locator("svg.ovo-sequence").first  # the run as a picture, drawn from the call log
+    assert diagram.is_visible() and "account binding" in (diagram.text_content() or "")
+    assert not lab.get_by_text("StepResult(").count() and not lab.get_by_text("dtype:").count()
+    lab.locator(".ovo-card", has_text="lookup").first.scroll_into_view_if_needed()
+    shot(lab, "07a-jupyterlab-step-cards")
+    diagram.scroll_into_view_if_needed()
+    shot(lab, "07b-jupyterlab-sequence-diagram")
     panel = lab.locator(".widget-vbox").last
     panel.wait_for(timeout=60_000)
     for name in ("Lookup", "Bind", "Balance", "Pay", "Finish webview step"):
@@ -218,14 +226,22 @@ def test_binding_notebook_and_panel_in_jupyterlab(browser: Any, jupyterlab: tupl
     webview.get_by_role("button", name="Continue").click()
     assert "4 attempts left" in webview.get_by_role("alert").inner_text()
     customer = panel.get_by_role("combobox").input_value()
-    webview.get_by_label("OTP code").fill(customer[-4:])
+    webview.get_by_label("OTP code").fill(customer.split()[0][-4:])  # the picker shows "phone name: purpose"
     webview.get_by_role("button", name="Continue").click()
     webview.get_by_label("Security PIN").fill("123456")
     webview.get_by_role("button", name="Continue").click()
     webview.wait_for_url("https://partner.example.com/ovo/callback?*")
     lab.bring_to_front()
-    panel.get_by_placeholder("paste the URL the webview landed on").fill(webview.url)
+    field = panel.get_by_placeholder("paste the URL the webview landed on")
+    field.fill(webview.url.split("?")[0])  # a bad paste: refused in red, the binding still waiting
     panel.get_by_role("button", name="Finish webview step").click()
+    panel.locator(".ovo-card.ovo-refused", has_text="still waiting").wait_for(timeout=60_000)
+    assert panel.locator(".progress-bar-danger").count() == 1
+    shot(lab, "09-jupyterlab-panel-refused")
+    field.fill(webview.url)
+    panel.get_by_role("button", name="Finish webview step").click()
+    panel.locator(".ovo-card.ovo-done", has_text="Finish webview step").wait_for(timeout=60_000)
+    assert panel.locator(".progress-bar-success").count() == 1
     panel.locator("td", has_text="refresh").wait_for(timeout=60_000)
     assert "refresh" in panel.inner_text() and "access" in panel.inner_text()
     shot(lab, "08-jupyterlab-tokens-after-binding")

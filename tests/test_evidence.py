@@ -59,7 +59,7 @@ def test_requests_render_as_the_faq_shows_them(run: tuple) -> None:  # type: ign
     head, body = text.split("\n\n", 1)
     lines = head.splitlines()
     assert lines[0] == "POST /OVOSNAP/v2.0/oauth/account/registration-account-binding HTTP/1.1"
-    assert lines[1] == "Host: http://ovo-sandbox.local"
+    assert lines[1] == "Host: ovo-sandbox.local"  # a host, as HTTP/1.1 sends it
     assert any(line.startswith("X-SIGNATURE: ") for line in lines) and any(line.startswith("X-TIMESTAMP: ") for line in lines)
     assert body.startswith('{"partnerReferenceNo":"BIND-')
 
@@ -131,5 +131,10 @@ def test_devsite_summary(run: tuple, tmp_path: Path) -> None:  # type: ignore[ty
     rows = list(load_workbook(written["devsite_summary.xlsx"]).active.iter_rows(values_only=True))
     assert rows[0][:6] == ("Scenario ID", "API", "Scenario", "Expected", "Actual", "Result")
     assert len(rows) == 13 and all(r[5] == "PASS" for r in rows[1:])
+    assert "Environment: <strong>sandbox</strong>" in html and "color: #176b2c" in html  # PASS in green
+    sheet = load_workbook(written["devsite_summary.xlsx"]).active
+    assert sheet.freeze_panes == "A2" and sheet["A1"].font.bold and sheet.column_dimensions["C"].width > 20
+    staged = write_devsite_report(results[:1], tmp_path / "stage", environment="stage")
+    assert "Environment: <strong>stage</strong>" in staged["devsite_summary.html"].read_text()
     with pytest.raises(ValidationError, match="devsite, functional or all"):
         scenarios("everything")

@@ -40,6 +40,20 @@ def cell_outputs(path: Path) -> str:
     return "\n".join(texts)
 
 
+STRAY_REPR = re.compile(r"\b[A-Z][A-Za-z0-9_]*\(|dtype: |<[\w.]+ object at 0x|^'[^']*'$", re.MULTILINE)
+"""What a cell shows when it forgot to render: ``StepResult(...)``, a Series footer, an object or string repr."""
+
+
+def stray_reprs(path: Path) -> list[str]:
+    """Every text/plain output and printed line of an executed notebook that shows a raw repr."""
+    found = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") + output.get("data", {}).get("text/plain", "")
+            found += [match.group(0) for match in STRAY_REPR.finditer(text)]
+    return found
+
+
 def assert_no_secret_material(text: str, *secrets: str) -> None:
     assert "PRIVATE KEY-----" not in text
     for secret in secrets:
@@ -136,7 +150,7 @@ def test_every_notebook_runs_headless_and_the_run_leaks_nothing(tmp_path: Path) 
         "06_reconciliation.ipynb", "07_bi_submission.ipynb"]
     debit = cell_outputs(result.run_dir / "03_direct_debit.ipynb")
     assert "[done] debit, 1st call" in debit and "[done] debit, 2nd call" in debit and "SUCCESS" in debit
-    assert "Outcome: success (expected: success)" in debit
+    assert "[done] Outcome\\n  success (expected: success)" in debit
     unbinding = cell_outputs(result.run_dir / "05_unbinding.ipynb")
     assert "refused as expected" in unbinding and "[done] refund after unbinding" in unbinding
     calls = (result.run_dir / "calls.csv").read_text(encoding="utf-8-sig")
@@ -150,6 +164,11 @@ def test_every_notebook_runs_headless_and_the_run_leaks_nothing(tmp_path: Path) 
     assert {"reconciliation.xlsx", "reconciliation.html", "missing_at_ovo.csv"} <= {p.name for p in reports.iterdir()}
     recon = cell_outputs(result.run_dir / "06_reconciliation.ipynb")
     assert "missing_at_partner" in recon and "Paid at OVO but pending at the partner" in recon
+    for name in ("02_binding.ipynb", "03_direct_debit.ipynb", "04_refund.ipynb", "05_unbinding.ipynb"):
+        assert 'ovo-sequence' in cell_outputs(result.run_dir / name), f"no sequence diagram in {name}"
+    assert cell_outputs(result.run_dir / "06_reconciliation.ipynb").count("<svg") >= 3  # daily, codes, latency
+    for executed in result.notebooks:
+        assert stray_reprs(Path(executed.output)) == [], executed.notebook
     secret = load_profile().client_secret
     for path in result.run_dir.rglob("*"):
         if path.is_file() and path.suffix in {".ipynb", ".csv", ".html", ".json", ".md", ".pem"}:
@@ -177,8 +196,11 @@ def test_negative_runs_show_the_refusal_and_pass(tmp_path: Path, notebook: str, 
     assert executed.ok, executed.error
     outputs = cell_outputs(Path(executed.output))
     assert "[refused]" in outputs and expected in outputs
-    assert f"Outcome: {parameters['expect']} (expected: {parameters['expect']})" in outputs
+    assert f"Outcome\\n  {parameters['expect']} (expected: {parameters['expect']})" in outputs
     assert "[skipped]" in outputs or notebook == "refund"
+    summary = (result.run_dir / "summary.html").read_text()  # the refusal, its parameters (phones masked), PASS
+    assert parameters["expect"] in summary and "PASS" in summary and "expect=" in summary
+    assert parameters.get("phone", "no phone given") not in summary
 
 
 def test_an_unexpected_outcome_fails_the_run_naming_the_cell(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..calllog import mask_msisdn
 from ..errors import CustomerMustRegister, WebviewError
 from ..models import Lookup
 from ..snap import LINKAGE_TOKEN_LIFETIME, normalize_phone, stage_otp
@@ -25,8 +26,8 @@ class BindingService:
         result = self.session.client.lookup(phone, scenario="lookup")
         if result.can_register:
             raise CustomerMustRegister(
-                f"{result.phone} has no OVO account yet (CAN_REGISTER): ask the customer to register in the OVO "
-                "app, then try again."
+                f"{mask_msisdn(result.phone)} has no OVO account yet (CAN_REGISTER): ask the customer to register "
+                "in the OVO app, then try again."
             )
         return result
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from ..calllog import mask_msisdn
 from ..client import check_reference
 from ..errors import (
     CustomerNotBound,
@@ -183,9 +184,9 @@ class PaymentService:
             self.session.ledger.update_payment(reference, "UNKNOWN_NEEDS_RECONCILIATION",
                                                note="the customer unbound: only OVO's settlement report can tell")
             raise CustomerNotBound(
-                f"{reference}: {phone} has unbound, and OVO's status API takes only the customer's token, so the "
-                "outcome cannot be asked. Marked UNKNOWN_NEEDS_RECONCILIATION: reconcile with OVO's settlement "
-                "report (settle_from_settlement)."
+                f"{reference}: {mask_msisdn(phone)} has unbound, and OVO's status API takes only the customer's "
+                "token, so the outcome cannot be asked. Marked UNKNOWN_NEEDS_RECONCILIATION: reconcile with OVO's "
+                "settlement report (settle_from_settlement)."
             ) from None
 
     def status(self, reference: str) -> PaymentStatus:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from ..calllog import mask_msisdn
 from ..errors import AuthenticationError, CustomerNotBound, OvoApiError
 from ..snap import ACCESS_TOKEN_LIFETIME, normalize_phone
 from ..tokens import PARTNER
@@ -53,15 +54,15 @@ class TokenService:
         if refresh is None:
             record = vault.customer(customer)
             reason = f" ({record.reason})" if record and record.reason else ""
-            raise CustomerNotBound(f"{customer} has no OVO tokens{reason}: bind the customer first.")
+            raise CustomerNotBound(f"{mask_msisdn(customer)} has no OVO tokens{reason}: bind the customer first.")
         try:
             tokens = self.session.client.refresh_token(refresh, scenario="refresh access token")
         except OvoApiError as exc:
             if exc.http_status == 401:
                 vault.revoke(customer, f"refresh refused by OVO ({exc.response_code})")
                 raise CustomerNotBound(
-                    f"OVO refused {customer}'s refresh token ({exc.response_code}): the customer unbound, changed "
-                    "phone number, or closed the account. Marked unbound; bind again."
+                    f"OVO refused {mask_msisdn(customer)}'s refresh token ({exc.response_code}): the customer "
+                    "unbound, changed phone number, or closed the account. Marked unbound; bind again."
                 ) from exc
             raise
         self.store(customer, tokens.access_token, tokens.refresh_token, tokens.access_expires_at, tokens.ilp)
