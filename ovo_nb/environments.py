@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
 from .config import Profile, load_profile
 from .errors import OvoNbError, ValidationError, WebviewError
 from .snap import Clock
-from .testbed import SANDBOX_TEST_PIN
+from .testbed import DEFAULT_CALLBACK_URLS, IN_PROCESS_URL, SANDBOX_TEST_PIN
 from .webview import WebviewCompleter
 
 __all__ = ["ENVIRONMENTS", "MANUAL_WEBVIEW_ENV", "Environment", "SandboxAdmin", "open_environment"]
@@ -250,6 +251,18 @@ class Environment:
     admin: SandboxAdmin | None = None
     completer: WebviewCompleter | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _serve: Callable[[], str] | None = field(default=None, repr=False)
+
+    def openable(self, url: str) -> str:
+        """``url`` as a browser on this machine can open it.
+
+        The in-process sandbox has no socket, so its webview is served on a loopback port (started
+        on first use, stopped on close), and the placeholder partner callback lands on that
+        server's callback page; anywhere else the URL is returned as it is.
+        """
+        if self._serve is None or not url.startswith(IN_PROCESS_URL):
+            return url
+        return self._serve() + url[len(IN_PROCESS_URL):]
 
     def close(self) -> None:
         while self._closers:
@@ -264,7 +277,7 @@ class _Options:
 
 
 def _in_process(profile: Profile, options: _Options) -> Environment:
-    from .sandbox import SandboxTransport, open_sandbox
+    from .sandbox import SandboxServer, SandboxTransport, open_sandbox
 
     sandbox, partner = open_sandbox(options.sandbox_state, folder=profile.private_key_path.parent,
                                     clock=options.clock)
@@ -274,6 +287,16 @@ def _in_process(profile: Profile, options: _Options) -> Environment:
     env = Environment("in-process sandbox", profile, SandboxTransport(sandbox), admin,
                       None if options.manual_webview else admin.complete_webview)
     env._closers.append(admin.close)
+    served: list[SandboxServer] = []
+
+    def serve() -> str:
+        if not served:
+            landing = frozenset(urlsplit(url).hostname or "" for url in DEFAULT_CALLBACK_URLS)
+            served.append(SandboxServer(sandbox, "127.0.0.1", 0, workers=4, landing_hosts=landing).start())
+            env._closers.append(served[0].stop)
+        return served[0].url
+
+    env._serve = serve
     return env
 
 

@@ -112,6 +112,8 @@ class FlowPanel:
         self.refresh_tokens()
 
     def _show_link(self, url: str) -> None:
+        environment = self.ovo.environment
+        url = environment.openable(url) if environment else url  # the in-process sandbox: a loopback port
         self.link.value = (f'<a href="{escape(url)}" target="_blank">Open the OVO webview</a> '
                            f"<code>{escape(redact_url(url))}</code>")
 

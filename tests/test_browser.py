@@ -140,6 +140,39 @@ def test_reports_render_without_missing_assets(page: Any, tmp_path: Path) -> Non
     assert failed == [] and page.console_errors == []
 
 
+def test_the_in_process_panel_link_opens_and_lands_on_a_page_to_copy_from(
+        page: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process, the panel serves the webview on a loopback port; the placeholder partner callback
+    lands on a page that shows the result and the URL to paste back."""
+    from ovo_nb.walkthrough import Walkthrough
+    from ovo_nb.widgets import FlowPanel
+
+    monkeypatch.setenv("OVO_NB_MANUAL_WEBVIEW", "1")  # a person does the webview step, as against stage
+    wt = Walkthrough()
+    try:
+        phone = wt.new_sandbox_customer()
+        panel = FlowPanel(wt, phone)
+        panel.buttons["Bind"].click()
+        href = panel.link.value.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        assert href.startswith("http://127.0.0.1:") and "ovo-sandbox.local" not in href
+        page.goto(href)
+        page.get_by_label("OTP code").fill(phone[-4:])
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("Security PIN").fill("123456")
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url("http://127.0.0.1:*/_sandbox/callback?*")
+        assert '"displayMsg": "SUCCESS"' in page.locator("#response").inner_text()
+        copied = page.get_by_label("The callback URL").input_value()
+        assert copied == page.url and page.get_by_role("button", name="Copy the callback URL").is_visible()
+        shot(page, "10-in-process-callback-landing")
+        panel.callback.value = copied
+        panel.buttons["Finish webview step"].click()
+        assert panel.state == "done", panel.messages[-1]
+        assert "refresh" in panel.tokens.value and panel.callback.value == ""
+    finally:
+        wt.ovo.close()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -214,6 +214,8 @@ def handle_admin(sandbox: SandboxOps, request: SandboxRequest) -> SandboxRespons
     if not _is_loopback(request.client_ip):
         return _reply(403, {"error": "The sandbox admin API answers loopback clients only."})
     parts = [p for p in request.path.split("/") if p][1:]
+    if request.method == "GET" and parts == ["callback"]:
+        return _callback_page(request.query, f"{request.base_url}{request.path}")
     try:
         try:
             body = json.loads(request.body) if request.body.strip() else {}
@@ -284,8 +286,6 @@ def _route(sandbox: SandboxOps, method: str, parts: list[str], body: Any, query:
             fields = read_body(body, TAMPER)
             sandbox.tamper_payment(reference, amount=fields.get("amount"), status=fields.get("status"))
             return _reply(200, {"ok": True})
-        case "GET", ["callback"]:
-            return _callback_page(query)
         case "GET", ["settlement.csv"]:
             return SandboxResponse(200, sandbox.settlement_csv().encode("utf-8-sig"),
                                    {"Content-Type": "text/csv; charset=utf-8"})
@@ -313,12 +313,13 @@ def _register_partner(sandbox: SandboxOps, fields: dict[str, Any]) -> SandboxRes
     })
 
 
-def _callback_page(query: str) -> SandboxResponse:
-    """Where the webview lands when the partner's callback is this machine: shows what OVO sent."""
+def _callback_page(query: str, here: str) -> SandboxResponse:
+    """Where the webview lands when the partner's callback is this machine: shows what OVO sent, and
+    the URL to paste back (``here`` with its query)."""
     params = {k: v[0] for k, v in parse_qs(query).items()}
     try:
         shown = json.dumps(json.loads(params.get("response", "")), indent=2, ensure_ascii=False)
     except (ValueError, RecursionError):
         shown = params.get("response", "(no response parameter)")
-    return SandboxResponse(200, callback_page(shown, params.get("state", "")).encode(),
+    return SandboxResponse(200, callback_page(shown, params.get("state", ""), f"{here}?{query}").encode(),
                            {"Content-Type": "text/html; charset=utf-8"})

@@ -62,10 +62,18 @@ def message_page(title: str, message: str) -> str:
                         "<p class=\"hint\">Use the merchant's back button to return.</p>")
 
 
-def callback_page(response_json: str, state: str) -> str:
-    """The partner's side after a redirect: the decoded ``response`` (and ``state``) OVO sent."""
+def callback_page(response_json: str, state: str, url: str) -> str:
+    """The partner's side after a redirect: the decoded ``response`` (and ``state``) OVO sent, and
+    ``url`` (where the browser landed) to copy back into a notebook or the panel."""
     state_note = f" and <code>state={escape(state)}</code>" if state else ""
     return _page("Callback", (
         "<h1>Back at the merchant</h1><p>This is the partner's callback URL. OVO's webview redirected here "
         f"with <code>?response=</code>{state_note}:</p><pre id=\"response\">{escape(response_json)}</pre>"
+        "<label for=\"callback-url\">The callback URL</label>"
+        f"<input id=\"callback-url\" readonly value=\"{escape(url)}\" onfocus=\"this.select()\" "
+        "style=\"letter-spacing:0;font:13px ui-monospace,monospace;text-align:left\">"
+        "<button type=\"button\" onclick=\"navigator.clipboard.writeText("
+        "document.getElementById('callback-url').value);this.textContent='Copied'\">Copy the callback URL</button>"
+        "<p class=\"hint\">Paste it into the panel's Callback URL field (or a notebook's <code>callback_url</code> "
+        "parameter) and finish the step there.</p>"
     ))

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 import h11
 
@@ -64,15 +65,19 @@ class SandboxServer:
     """Serve a :class:`Sandbox` on ``host:port`` (port 0 picks a free one) in background threads.
 
     ``log`` receives one line per answered request (time, method, path, SNAP code, latency,
-    client id); ``None`` keeps it quiet.
+    client id); ``None`` keeps it quiet. A webview redirect to a host in ``landing_hosts`` (a
+    placeholder partner domain that does not exist) lands on this server's ``/_sandbox/callback``
+    page instead, with the same query, so a browser shows the result and the URL to paste back.
     """
 
     def __init__(
         self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, workers: int = 16, backlog: int = 1024,
         max_body: int = MAX_BODY_BYTES, max_header: int = MAX_HEADER_BYTES, request_timeout: float = 10.0,
         idle_timeout: float = 120.0, log: Callable[[str], None] | None = None,
+        landing_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.sandbox = sandbox
+        self.landing_hosts = landing_hosts
         self.max_body, self.max_header = max_body, max_header
         self.request_timeout, self.idle_timeout = request_timeout, idle_timeout
         self.log = log
@@ -281,6 +286,10 @@ class SandboxServer:
             method=request.method.decode("ascii", "replace"), path=path, query=query, headers=headers, body=body,
             client_ip=str(connection.address[0]), base_url=f"http://{host}",
         ))
+        location = urlsplit(answer.headers.get("Location", ""))
+        if answer.status == 303 and location.hostname in self.landing_hosts:
+            answer = SandboxResponse(303, b"", {**answer.headers,
+                                                "Location": f"http://{host}/_sandbox/callback?{location.query}"})
         if answer.fault:
             hold = answer.fault_delay or (TIMEOUT_HOLD_SECONDS if answer.fault.startswith("timeout") else 0.0)
             time.sleep(hold)
