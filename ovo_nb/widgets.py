@@ -85,7 +85,7 @@ class FlowPanel:
         """idle, working (buttons disabled, a moving bar), done (green) or refused (red)."""
         self.state = state
         self.progress.description = state
-        self.progress.value = 0 if state == "working" else 1
+        self.progress.value = 0 if state == "idle" else 1  # working: a full blue bar until the answer
         self.progress.bar_style = {"working": "info", "done": "success", "refused": "danger"}.get(state, "")
         for button in self.buttons.values():
             button.disabled = state == "working"

@@ -30,6 +30,17 @@ def test_buttons_drive_the_flows() -> None:
     assert panel.state == "refused" and not any(button.disabled for button in panel.buttons.values())
 
 
+def test_buttons_are_disabled_while_a_call_runs() -> None:
+    panel = FlowPanel(Walkthrough())
+    assert panel.state == "idle"
+    seen: list[tuple[str, bool, str]] = []
+    panel.run("probe", lambda: seen.append((panel.state, all(b.disabled for b in panel.buttons.values()),
+                                            panel.progress.bar_style)))
+    assert seen == [("working", True, "info")]
+    assert panel.state == "done" and panel.progress.bar_style == "success"
+    assert not any(button.disabled for button in panel.buttons.values())
+
+
 def test_the_panel_picks_the_notebooks_customer_and_names_the_test_customers() -> None:
     wt = Walkthrough()
     panel = FlowPanel(wt, "081200000001")
