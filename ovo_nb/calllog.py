@@ -309,16 +309,24 @@ class CallLog:
 
     # ----------------------------------------------------------------- reading
 
-    def calls(self, run_id: str | None = None, *, all_runs: bool = False, reveal: bool = False) -> list[Call]:
-        """The calls of this run (or ``run_id``, or every run), oldest first."""
-        query, args = "SELECT * FROM calls", ()
+    def calls(self, run_id: str | None = None, *, all_runs: bool = False, reveal: bool = False,
+              after: int = 0) -> list[Call]:
+        """The calls of this run (or ``run_id``, or every run), oldest first; ``after`` an id, the newer ones."""
+        query = "SELECT * FROM calls WHERE id > ?"
+        args: list[int | str] = [after]
         if not all_runs:
-            query, args = query + " WHERE run_id = ?", (run_id or self.run_id,)  # type: ignore[assignment]
+            query, args = query + " AND run_id = ?", [after, run_id or self.run_id]
         with self._lock:
             cursor = self._db.execute(query + " ORDER BY id", args)
             names = [d[0] for d in cursor.description]
             rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         return [self._to_call(row, reveal) for row in rows]
+
+    def runs(self) -> list[str]:
+        """Every run id in the log, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT run_id FROM calls GROUP BY run_id ORDER BY MIN(id)").fetchall()
+        return [row[0] for row in rows]
 
     def get(self, call_id: int, *, reveal: bool = False) -> Call:
         """One call by id, whatever its run."""
@@ -459,7 +467,8 @@ _DROP = object()
 
 
 _WATCHED_KEYS = re.compile(
-    '"(?:' + "|".join(sorted(re.escape(k) for k in TOKEN_FIELDS | SECRET_FIELDS)) + ')"\\s*:', re.IGNORECASE)
+    '"(?:' + "|".join(sorted(re.escape(k) for k in TOKEN_FIELDS | SECRET_FIELDS | PHONE_FIELDS)) + ')"\\s*:',
+    re.IGNORECASE)
 
 
 def _rewrite_json(body: str, on_key: Any) -> str:

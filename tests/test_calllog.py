@@ -203,7 +203,10 @@ def test_phone_numbers_are_masked_in_paths_queries_and_bodies(tmp_path: Path) ->
         calls = ovo.client.call_log.to_frame()
         text = calls.to_csv()
         assert "081234567890" not in text and "0812****7890" in text
-        binding = ovo.client.call_log.get(int(calls.index[calls["scenario"] == "account binding"][0]), reveal=True)
+        call_id = int(calls.index[calls["scenario"] == "account binding"][0])
+        stored = ovo.client.call_log.get(call_id).request_body  # a body whose only private field is the phone
+        assert '"phoneNo":"0812****7890"' in stored and "081234567890" not in stored
+        binding = ovo.client.call_log.get(call_id, reveal=True)
         assert "081234567890" in binding.request_body  # the full number is sealed, for an explicit reveal
 
 
