@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .errors import OvoNbError, ValidationError
 
@@ -92,6 +93,52 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def _calls(args: argparse.Namespace) -> int:
+    from .calllog import CallLog
+    from .config import load_profile
+    from .workbench import (
+        CallFilter,
+        call_page,
+        calls_json,
+        calls_table,
+        follow,
+        parse_since,
+        select_calls,
+        side_by_side,
+    )
+
+    profile = load_profile(args.profile)
+    path = profile.state_dir / "calls.sqlite"
+    if not path.exists():
+        raise ValidationError(f"No call log at {path} yet: run a notebook or a flow against the {profile.name} "
+                              "profile first.")
+    if args.show and (len(args.show) != 2 or args.show[0] != "show" or not args.show[1].isdigit()):
+        raise ValidationError(f"expected 'ovo-nb calls show ID' with a numeric call id, got {' '.join(args.show)!r}.")
+    with CallLog.open(path) as log:
+        if args.show:
+            call = log.get(int(args.show[1]), reveal=args.reveal)
+            if args.html:
+                Path(args.html).write_text(call_page(call), encoding="utf-8")
+                print(f"call {call.id} written to {args.html}")
+            else:
+                print(side_by_side(call), end="")
+            return 0
+        if args.limit is not None and args.limit < 1:
+            raise ValidationError(f"--limit {args.limit}: give 1 or more.")
+        chosen = CallFilter(args.run, args.failed, args.api, parse_since(args.since) if args.since else None,
+                            args.limit)
+        if args.follow:
+            try:
+                for call in follow(log, chosen):
+                    print(calls_json([call]) if args.json else calls_table([call]), end="", flush=True)
+            except KeyboardInterrupt:
+                pass
+            return 0
+        calls = select_calls(log, chosen)
+        print(calls_json(calls) if args.json else calls_table(calls), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ovo-nb", description="OVO BI SNAP integration toolkit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--profile", default=None, help="sandbox, stage or production (default: $OVO_NB_PROFILE)")
     doctor.add_argument("--call", type=int, default=None, help="explain this call id from the call log")
     doctor.set_defaults(handler=_doctor)
+    calls = commands.add_parser("calls", help="list the call log, follow it, or show one call side by side")
+    calls.add_argument("show", nargs="*", metavar="show ID",
+                       help="'show ID': one call's request and answer side by side")
+    calls.add_argument("--profile", default=None, help="whose call log (default: $OVO_NB_PROFILE or sandbox)")
+    calls.add_argument("--run", default=None, help="one run id (default: every run)")
+    calls.add_argument("--failed", action="store_true", help="only calls with no answer or a non-2xx code")
+    calls.add_argument("--api", default=None, help="only one API, e.g. debit_payment")
+    calls.add_argument("--since", default=None, help="a span (15m, 2h, 1d) or an ISO time")
+    calls.add_argument("--limit", type=int, default=50, help="the newest N calls (default: 50)")
+    calls.add_argument("--json", action="store_true", help="one JSON object per line")
+    calls.add_argument("--follow", action="store_true", help="keep printing new calls as they are logged")
+    calls.add_argument("--reveal", action="store_true", help="with show: full headers (tokens unmasked)")
+    calls.add_argument("--html", default=None, help="with show: write the side by side as an HTML page")
+    calls.set_defaults(handler=_calls)
     return parser
 
 

@@ -1,0 +1,182 @@
+"""The integrator's workbench: the call log from a terminal, as a table, live, or one call side by side.
+
+``ovo-nb calls`` lists what the toolkit sent and what came back (filter by run, API, failures,
+time), ``--follow`` tails it like ``tail -f``, and ``ovo-nb calls show ID`` puts a request and
+its answer next to each other: request line, headers and pretty body on the left; status, SNAP
+code with its meaning, body and latency on the right. Everything is masked unless asked.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from io import StringIO
+from typing import Any
+
+from .calllog import Call, CallLog
+from .errors import ValidationError
+from .snap import ENDPOINTS, JAKARTA, match_endpoint, parse_timestamp
+from .views import code_meaning
+
+__all__ = ["CallFilter", "call_page", "calls_json", "calls_table", "follow", "select_calls", "side_by_side"]
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    """Which calls to show: one run (default every run), failures only, one API, since a time, how many."""
+
+    run_id: str | None = None
+    failed: bool = False
+    api: str | None = None
+    since: datetime | None = None
+    limit: int | None = 50
+
+    def keeps(self, call: Call) -> bool:
+        if self.failed and not failed(call):
+            return False
+        if self.api and api_name(call) != self.api:
+            return False
+        return not (self.since and parse_timestamp(call.started_at) < self.since)
+
+
+def failed(call: Call) -> bool:
+    """No answer, an HTTP error, or a SNAP code that is not 2xx."""
+    return call.status is None or call.status >= 400 or not (call.response_code or "2").startswith("2")
+
+
+def api_name(call: Call) -> str:
+    endpoint = match_endpoint(call.path)
+    return endpoint.name if endpoint else "other"
+
+
+def parse_since(text: str) -> datetime:
+    """``--since``: an ISO time (Jakarta when it has no offset) or a span back from now: ``15m``, ``2h``, ``1d``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].isdigit():
+        return datetime.fromtimestamp(time.time() - int(text[:-1]) * units[text[-1]], JAKARTA)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"--since {text!r} is neither a span (15m, 2h, 1d) nor an ISO time "
+                              "(2026-11-28T09:00).") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=JAKARTA)
+
+
+def select_calls(log: CallLog, chosen: CallFilter) -> list[Call]:
+    """The calls ``chosen`` keeps, oldest first, the newest ``limit`` of them."""
+    if chosen.api and chosen.api != "other" and chosen.api not in ENDPOINTS:
+        raise ValidationError(f"--api {chosen.api!r} is not an API; one of: {', '.join(sorted(ENDPOINTS))}.")
+    if chosen.run_id and chosen.run_id not in log.runs():
+        known = ", ".join(log.runs()[-5:]) or "none yet"
+        raise ValidationError(f"No run {chosen.run_id!r} in {log.path}; the latest runs: {known}.")
+    calls = log.calls(chosen.run_id, all_runs=chosen.run_id is None)
+    kept = [c for c in calls if chosen.keeps(c)]
+    return kept[-chosen.limit:] if chosen.limit else kept
+
+
+def _row(call: Call) -> dict[str, Any]:
+    return {"id": call.id, "time": call.started_at[11:23], "run": call.run_id, "scenario": call.scenario,
+            "method": call.method, "path": call.path, "status": call.status, "code": call.response_code or "",
+            "meaning": code_meaning(call.response_code or "") or (call.error or ""),
+            "ms": None if call.latency_ms is None else round(call.latency_ms, 1)}
+
+
+def calls_json(calls: list[Call]) -> str:
+    """One JSON object per line (masked), for scripts and ``jq``."""
+    return "".join(json.dumps(_row(call), ensure_ascii=False) + "\n" for call in calls)
+
+
+def calls_table(calls: list[Call], *, width: int | None = None) -> str:
+    """The calls as a terminal table: failures in red, the SNAP code with its meaning."""
+    from rich.table import Table
+
+    table = Table(show_lines=False, header_style="bold")
+    for name, justify in (("id", "right"), ("time", "left"), ("scenario", "left"), ("method", "left"),
+                          ("path", "left"), ("status", "right"), ("code", "left"), ("meaning", "left"),
+                          ("ms", "right")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for call in calls:
+        row = _row(call)
+        style = "red" if failed(call) else None
+        table.add_row(*("" if row[k] is None else str(row[k]) for k in (
+            "id", "time", "scenario", "method", "path", "status", "code", "meaning", "ms")), style=style)
+    return _render(table, width) if calls else "(no calls match)\n"
+
+
+def _render(renderable: Any, width: int | None) -> str:
+    from rich.console import Console
+
+    out = StringIO()
+    Console(file=out, width=width or 160, force_terminal=False, color_system=None).print(renderable)
+    return out.getvalue()
+
+
+def _pretty(body: str) -> str:
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return body
+
+
+def _sides(call: Call) -> tuple[str, str]:
+    request = "\n".join([f"{call.method} {call.path}", *(f"{k}: {v}" for k, v in call.request_headers.items()),
+                         "", _pretty(call.request_body)])
+    meaning = code_meaning(call.response_code or "")
+    status = f"HTTP {call.status}" if call.status is not None else f"no answer ({call.error or 'lost'})"
+    head = [status, f"SNAP {call.response_code} {meaning}".rstrip() if call.response_code else "SNAP -",
+            f"latency {call.latency_ms:.1f} ms" if call.latency_ms is not None else "latency -"]
+    response = "\n".join([*head, *(f"{k}: {v}" for k, v in call.response_headers.items()), "",
+                          _pretty(call.response_body)])
+    return request, response
+
+
+def side_by_side(call: Call, *, width: int | None = None) -> str:
+    """One call: the request on the left, the answer on the right."""
+    from rich.table import Table
+
+    request, response = _sides(call)
+    table = Table(title=f"call {call.id} · {call.scenario or 'no scenario'} · {call.started_at}",
+                  show_lines=True, expand=True)
+    table.add_column("request", overflow="fold", ratio=1)
+    table.add_column("response", overflow="fold", ratio=1)
+    table.add_row(request, response)
+    return _render(table, width)
+
+
+def call_page(call: Call) -> str:
+    """The same side by side as a self-contained HTML page (no scripts, no network)."""
+    request, response = _sides(call)
+    bad = failed(call)
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb call {call.id}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:1.5rem;color:#1f1b2e}}.grid{{display:grid;
+grid-template-columns:1fr 1fr;gap:1rem}}pre{{background:#f7f6fb;border:1px solid #d8d2e6;border-radius:6px;
+padding:10px;white-space:pre-wrap;word-break:break-all;font-size:12px}}h2{{font-size:15px}}
+.bad{{color:#9b1c1c}}.ok{{color:#176b2c}}</style></head><body>
+<h1>Call {call.id} <small class="{'bad' if bad else 'ok'}">{escape(call.response_code or str(call.status))}</small></h1>
+<p>{escape(call.scenario or 'no scenario')} · run {escape(call.run_id)} · {escape(call.started_at)}</p>
+<div class="grid"><div><h2>Request</h2><pre>{escape(request)}</pre></div>
+<div><h2>Response</h2><pre>{escape(response)}</pre></div></div></body></html>"""
+
+
+def follow(log: CallLog, chosen: CallFilter, *, interval: float = 0.5,
+           stop: Callable[[], bool] = lambda: False) -> Iterator[Call]:
+    """New calls as they are logged, like ``tail -f``: first the last ``limit``, then each new one."""
+    seen = 0
+    for call in select_calls(log, chosen):
+        seen = call.id
+        yield call
+    newer = CallFilter(chosen.run_id, chosen.failed, chosen.api, chosen.since, None)
+    while not stop():
+        fresh = log.calls(chosen.run_id, all_runs=chosen.run_id is None, after=seen)
+        for call in fresh:
+            seen = call.id
+            if newer.keeps(call):
+                yield call
+        if not fresh:
+            time.sleep(interval)
+
+
