@@ -62,6 +62,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
         scenarios,
         write_devsite_report,
         write_evidence_workbook,
+        write_scenario_results,
     )
     from .flows import Ovo, PaymentOutcome, PendingBinding, PendingPayment, PendingUnbinding
     from .keys import (
@@ -174,7 +175,7 @@ _EXPORTS: dict[str, str] = {
     ), "errors"),
     **dict.fromkeys((
         'Scenario', 'ScenarioResult', 'as_http', 'evidence_session', 'fill_template', 'run_scenarios', 'scenarios',
-        'write_devsite_report', 'write_evidence_workbook',
+        'write_devsite_report', 'write_evidence_workbook', 'write_scenario_results',
     ), "evidence"),
     **dict.fromkeys(('Ovo', 'PaymentOutcome', 'PendingBinding', 'PendingPayment', 'PendingUnbinding',), "flows"),
     **dict.fromkeys((
@@ -368,6 +369,7 @@ __all__ = [
     "write_devsite_report",
     "write_evidence_workbook",
     "write_reconciliation",
+    "write_scenario_results",
 ]
 
 

@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .runner import coerce_parameters, find_notebooks, run_notebooks
+    from .runner import coerce_parameters, find_notebooks, run_notebooks, write_junit
 
     chosen = find_notebooks(args.notebooks)
     parameters = coerce_parameters(dict(args.parameter or []), chosen)
@@ -30,6 +30,8 @@ def _run(args: argparse.Namespace) -> int:
     passed = sum(n.ok for n in result.notebooks)
     print(f"{passed}/{len(result.notebooks)} notebooks passed; outputs in {result.run_dir} "
           "(summary.html, calls.csv, the executed notebooks)")
+    if args.junit:
+        print(f"JUnit report: {write_junit(result, args.junit)}")
     return 0 if result.ok else 1
 
 
@@ -146,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("notebooks", nargs="*", help="notebook names (default: all), e.g. key_setup")
     run.add_argument("--output", default=None, help="output root folder (default: outputs/)")
     run.add_argument("--timeout", type=int, default=600, help="seconds one cell may take (default: 600)")
+    run.add_argument("--junit", default=None, metavar="FILE",
+                     help="also write JUnit XML: a testcase per notebook and per BI scenario")
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="set a notebook parameter, typed as the notebook declares it (repeatable)")
     run.set_defaults(handler=_run)

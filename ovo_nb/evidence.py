@@ -29,7 +29,7 @@ from .snap import match_endpoint
 from .testbed import IN_PROCESS_URL
 
 __all__ = ["DEVSITE", "FUNCTIONAL", "Scenario", "ScenarioResult", "as_http", "evidence_session", "fill_template",
-           "run_scenarios", "scenarios", "write_devsite_report", "write_evidence_workbook"]
+           "run_scenarios", "scenarios", "write_devsite_report", "write_evidence_workbook", "write_scenario_results"]
 
 API_GROUPS = {
     "account_binding": "Account Binding", "account_unbinding": "Account Unbinding",
@@ -277,6 +277,21 @@ def run_scenarios(ovo: Ovo, chosen: Iterable[Scenario], *, stage_phone: str = ""
 
 SANDBOX_HOSTS = frozenset({urlsplit(IN_PROCESS_URL).hostname or "", "127.0.0.1", "localhost", "::1"})
 """Hosts of the embedded sandbox: in this process, or on a loopback port."""
+
+
+SCENARIO_RESULTS = "scenarios.json"
+"""Where :func:`write_scenario_results` puts a run's verdicts (``ovo-nb run --junit`` reads it)."""
+
+
+def write_scenario_results(results: list[ScenarioResult], folder: str | Path) -> Path:
+    """Each scenario's verdict as JSON (id, API, title, expected, actual, passed, error, call id), for CI."""
+    path = Path(folder) / SCENARIO_RESULTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"id": r.scenario.id, "api": r.scenario.api, "title": r.scenario.title, "expected": r.scenario.expected,
+             "actual": r.actual, "passed": r.passed, "error": r.error, "call_id": r.call.id if r.call else None}
+            for r in results]
+    path.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def _devsite_workbook(table: pd.DataFrame, where: str, path: Path) -> None:

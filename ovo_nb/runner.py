@@ -23,7 +23,7 @@ from .errors import OvoNbError
 from .views import code_meaning
 
 __all__ = ["RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir", "coerce_parameters",
-           "find_notebooks", "project_root", "run_notebooks"]
+           "find_notebooks", "project_root", "run_notebooks", "write_junit"]
 
 CELL_TIMEOUT_SECONDS = 600
 KERNEL_NAME = "python3"
@@ -161,7 +161,7 @@ def run_notebooks(
     except OSError as exc:
         raise OvoNbError(f"Cannot write the run's outputs to {run_dir.parent} ({exc.strerror or exc}); choose a "
                          "writable folder with --output.") from None
-    show_progress = progress if progress is not None else not os.environ.get("CI")
+    show_progress = progress if progress is not None else sys.stderr.isatty() and not os.environ.get("CI")
     results: list[NotebookResult] = []
     previous = {name: os.environ.get(name) for name in (RUN_DIR_ENV, RUN_ID_ENV)}
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
@@ -180,6 +180,7 @@ def run_notebooks(
                     cwd=str(root),
                     progress_bar=show_progress,
                     execution_timeout=cell_timeout,
+                    kernel_manager_class=_ipc_kernel_manager(),
                 )
                 results.append(NotebookResult(path.name, str(output), True, time.perf_counter() - started))
             except Exception as exc:
@@ -195,6 +196,57 @@ def run_notebooks(
     result = RunResult(run_id, run_dir, results)
     _write_reports(result, parameters)
     return result
+
+
+def _ipc_kernel_manager() -> type:
+    """A kernel manager that talks to its kernel over Unix sockets in Jupyter's private runtime folder,
+    not TCP on localhost: nothing on the machine can listen in, and the kernel prints no warning."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IpcKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IpcKernelManager
+
+
+def write_junit(result: RunResult, path: str | Path) -> Path:
+    """JUnit XML for CI: one testcase per notebook and, for the BI submission, one per scenario
+    (expected vs actual SNAP code in the failure message)."""
+    from xml.etree import ElementTree as ET
+
+    from .evidence import SCENARIO_RESULTS
+
+    suites = ET.Element("testsuites", name=f"ovo-nb run {result.run_id}")
+    notebooks = ET.SubElement(suites, "testsuite", name="notebooks")
+    for notebook in result.notebooks:
+        case = ET.SubElement(notebooks, "testcase", classname="notebooks", name=notebook.notebook,
+                             time=f"{notebook.seconds:.3f}")
+        if not notebook.ok:
+            ET.SubElement(case, "failure", message=notebook.error[:500]).text = notebook.error
+    scenario_file = result.run_dir / "bi_submission" / SCENARIO_RESULTS
+    scenario_rows = json.loads(scenario_file.read_text(encoding="utf-8")) if scenario_file.exists() else []
+    if scenario_rows:
+        scenarios = ET.SubElement(suites, "testsuite", name="bi_submission")
+        for row in scenario_rows:
+            case = ET.SubElement(scenarios, "testcase", classname=f"bi_submission.{row['api']}",
+                                 name=f"{row['id']} {row['title']}")
+            if not row["passed"]:
+                message = f"expected {row['expected']}, got {row['actual']}" + (
+                    f": {row['error']}" if row["error"] else "") + (
+                    f" (call {row['call_id']})" if row["call_id"] is not None else "")
+                ET.SubElement(case, "failure", message=message).text = message
+    for suite in suites:
+        cases = list(suite)
+        suite.set("tests", str(len(cases)))
+        suite.set("failures", str(sum(1 for case in cases if case.find("failure") is not None)))
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        ET.ElementTree(suites).write(target, encoding="utf-8", xml_declaration=True)
+    except OSError as exc:
+        raise OvoNbError(f"Cannot write the JUnit report to {target} ({exc.strerror or exc}).") from None
+    return target
 
 
 def _parameters_used(path: Path) -> dict[str, Any]:

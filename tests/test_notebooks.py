@@ -7,6 +7,7 @@ import re
 import stat
 import tomllib
 from pathlib import Path
+from xml.etree import ElementTree
 
 import nbformat
 import pytest
@@ -22,7 +23,7 @@ from ovo_nb.keys import (
     load_private_key,
     read_credential_pair,
 )
-from ovo_nb.runner import run_notebooks
+from ovo_nb.runner import run_notebooks, write_junit
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -123,11 +124,18 @@ def test_bad_parameters_fail_the_run_with_the_reason(tmp_path: Path) -> None:
     assert summary["ok"] is False and summary["notebooks"][0]["error"] == notebook.error
 
 
-def test_cli_run_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "key_setup", "--output", str(tmp_path)]) == 0
-    assert "1/1 notebooks passed" in capsys.readouterr().out
+def test_cli_run_and_its_errors(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    junit = tmp_path / "reports" / "junit.xml"
+    assert main(["run", "key_setup", "--output", str(tmp_path), "--junit", str(junit)]) == 0
+    out, err = capfd.readouterr()  # the kernel's own output included: no noise, no carriage returns
+    assert "1/1 notebooks passed" in out and "JUnit report" in out
+    assert "without encryption" not in out + err and "\r" not in out + err
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "1" and suite.get("failures") == "0"
     assert main(["run", "no_such_notebook"]) == 2
-    assert "No notebook named 'no_such_notebook'" in capsys.readouterr().err
+    assert "No notebook named 'no_such_notebook'" in capfd.readouterr().err
+    assert main(["run", "key_setup", "--output", str(tmp_path), "--junit", "/proc/junit.xml"]) == 2
+    assert "Cannot write the JUnit report to /proc/junit.xml" in capfd.readouterr().err
 
 
 FLOW_NOTEBOOKS = ["binding", "direct_debit", "refund", "unbinding"]
@@ -157,6 +165,16 @@ def test_every_notebook_runs_headless_and_the_run_leaks_nothing(tmp_path: Path) 
     for code in ("2000700", "2007400", "2025400", "2005400", "2005500", "2005800", "2000900"):
         assert code in calls
     assert "7 of 7 notebooks passed" in (result.run_dir / "summary.html").read_text()
+    report = ElementTree.parse(write_junit(result, tmp_path / "junit.xml")).getroot()
+    suites = {suite.get("name"): suite for suite in report}
+    assert suites["notebooks"].get("tests") == "7" and suites["bi_submission"].get("tests") == "18"
+    assert suites["bi_submission"].get("failures") == "0"
+    scenario_results = json.loads((result.run_dir / "bi_submission" / "scenarios.json").read_text())
+    scenario_results[0].update(passed=False, actual="4011100")  # a verdict gone wrong reads as a CI failure
+    (result.run_dir / "bi_submission" / "scenarios.json").write_text(json.dumps(scenario_results))
+    failure = ElementTree.parse(write_junit(result, tmp_path / "junit2.xml")).getroot().find(".//failure")
+    assert failure is not None and f"expected {scenario_results[0]['expected']}, got 4011100" in failure.get(
+        "message", "")
     evidence = cell_outputs(result.run_dir / "07_bi_submission.ipynb")
     assert "18 of 18 scenarios answered the expected SNAP code" in evidence
     assert (result.run_dir / "bi_submission" / "functional_test_evidence.xlsx").exists()
