@@ -141,6 +141,23 @@ def _calls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trigger(args: argparse.Namespace) -> int:
+    from .environments import sandbox_admin
+    from .workbench import TRIGGERS, trigger
+
+    if args.list or not args.scenario:
+        width = max(len(t.usage) for t in TRIGGERS.values())
+        print("\n".join(f"{t.usage:<{width}}  {t.what}" for t in TRIGGERS.values()))
+        return 0
+    admin = sandbox_admin(args.url)
+    try:
+        did, undo = trigger(admin, args.scenario[0], args.scenario[1:])
+    finally:
+        admin.close()
+    print(f"{args.scenario[0]}: {did}\nundo: {undo}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ovo-nb", description="OVO BI SNAP integration toolkit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--reveal", action="store_true", help="with show: full headers (tokens unmasked)")
     calls.add_argument("--html", default=None, help="with show: write the side by side as an HTML page")
     calls.set_defaults(handler=_calls)
+    triggering = commands.add_parser("trigger", help="set up a scenario in a running sandbox (insufficient funds, "
+                                                     "a timeout after commit, the clock +16m, ...)")
+    triggering.add_argument("scenario", nargs="*", help="a trigger and its arguments, e.g. insufficient-funds PHONE")
+    triggering.add_argument("--list", action="store_true", help="list the triggers")
+    triggering.add_argument("--url", default="http://127.0.0.1:8765",
+                            help="the running sandbox (default: http://127.0.0.1:8765, as `ovo-nb sandbox` serves)")
+    triggering.set_defaults(handler=_trigger)
     return parser
 
 

@@ -31,7 +31,7 @@ from .snap import Clock
 from .testbed import DEFAULT_CALLBACK_URLS, IN_PROCESS_URL, SANDBOX_TEST_PIN
 from .webview import WebviewCompleter
 
-__all__ = ["ENVIRONMENTS", "MANUAL_WEBVIEW_ENV", "Environment", "SandboxAdmin", "open_environment"]
+__all__ = ["ENVIRONMENTS", "MANUAL_WEBVIEW_ENV", "Environment", "SandboxAdmin", "open_environment", "sandbox_admin"]
 
 MANUAL_WEBVIEW_ENV = "OVO_NB_MANUAL_WEBVIEW"
 """Set it to make even the sandbox wait for a person at the webview (browser demos and tests)."""
@@ -238,6 +238,11 @@ class _HttpAdmin:
 
     def close(self) -> None:
         self._http.close()
+
+
+def sandbox_admin(url: str) -> SandboxAdmin:
+    """The admin controls of a sandbox served at ``url`` (``ovo-nb sandbox``); loopback only."""
+    return _HttpAdmin(url)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The integrator's workbench: the call log from a terminal, as a table, live, or one call side by side.
+"""The integrator's workbench: the call log from a terminal, and scenarios set up in a running sandbox.
 
 ``ovo-nb calls`` lists what the toolkit sent and what came back (filter by run, API, failures,
 time), ``--follow`` tails it like ``tail -f``, and ``ovo-nb calls show ID`` puts a request and
@@ -17,12 +17,14 @@ from html import escape
 from io import StringIO
 from typing import Any
 
-from .calllog import Call, CallLog
+from .calllog import Call, CallLog, mask_msisdn
+from .environments import SandboxAdmin
 from .errors import ValidationError
 from .snap import ENDPOINTS, JAKARTA, match_endpoint, parse_timestamp
 from .views import code_meaning
 
-__all__ = ["CallFilter", "call_page", "calls_json", "calls_table", "follow", "select_calls", "side_by_side"]
+__all__ = ["TRIGGERS", "CallFilter", "Trigger", "call_page", "calls_json", "calls_table", "follow", "select_calls",
+           "side_by_side", "trigger"]
 
 
 @dataclass(frozen=True)
@@ -180,3 +182,113 @@ def follow(log: CallLog, chosen: CallFilter, *, interval: float = 0.5,
             time.sleep(interval)
 
 
+
+
+# ----------------------------------------------------------------------------- triggers
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One scenario set up in a running sandbox with one command, like ``stripe trigger``."""
+
+    name: str
+    usage: str
+    what: str
+    apply: Callable[[SandboxAdmin, list[str]], tuple[str, str]]
+    """Sets the scenario up; returns what it did and how to undo it."""
+
+
+def _phone(args: list[str], usage: str) -> str:
+    if not args or not args[0].isdigit():
+        raise ValidationError(f"usage: ovo-nb trigger {usage}")
+    return args[0]
+
+
+def _set_customer(field: str, value: Any, view_key: str, usage: str) -> Callable[[SandboxAdmin, list[str]],
+                                                                                 tuple[str, str]]:
+    """A trigger that sets one customer field; its undo sets the value it found back."""
+    def apply(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
+        phone = _phone(args, usage)
+        before = admin.customer(phone)[view_key]
+        admin.update_customer(phone, **{field: value})
+        old = str(before).lower() if isinstance(before, bool) else before
+        return (f"{mask_msisdn(phone)}: {field} {before} -> {value}",
+                f"ovo-nb trigger set-customer {phone} {field}={old}")
+    return apply
+
+
+def _set_any(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
+    phone = _phone(args, "set-customer PHONE field=value ...")
+    changes: dict[str, Any] = {}
+    for pair in args[1:]:
+        field, _, value = pair.partition("=")
+        if field not in ("cash", "points", "status", "pin_locked") or not value:
+            raise ValidationError(f"set-customer takes cash=, points=, status= or pin_locked=; not {pair!r}.")
+        changes[field] = value.lower() == "true" if field == "pin_locked" else value
+    if not changes:
+        raise ValidationError("usage: ovo-nb trigger set-customer PHONE field=value ...")
+    admin.update_customer(phone, **changes)
+    return f"{mask_msisdn(phone)}: " + ", ".join(f"{k}={v}" for k, v in changes.items()), "(set it back the same way)"
+
+
+def _fault(kind: str, default_api: str) -> Callable[[SandboxAdmin, list[str]], tuple[str, str]]:
+    def apply(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
+        api = args[0] if args else default_api
+        if api != "*" and api not in ENDPOINTS:
+            raise ValidationError(f"{api!r} is not an API; one of: *, {', '.join(sorted(ENDPOINTS))}.")
+        admin.add_fault(api, kind)
+        return f"the next {api} call: {kind.replace('_', ' ')}", "ovo-nb trigger clear-faults"
+    return apply
+
+
+def _clock(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
+    text = args[0] if args else ""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if not (text[:1] == "+" and text[-1:] in units and text[1:-1].isdigit()):
+        raise ValidationError(f"usage: ovo-nb trigger clock +16m (s, m, h or d); got {text!r}.")
+    now = admin.advance_clock(int(text[1:-1]) * units[text[-1]])
+    return (f"OVO's business time moved {text} to {now.isoformat(timespec='seconds')}",
+            "business time never goes back: start the sandbox with a fresh --state to begin again")
+
+
+def _phone_changed(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
+    phone = _phone(args, "phone-changed PHONE NEW_PHONE")
+    if len(args) < 2 or not args[1].isdigit():
+        raise ValidationError("usage: ovo-nb trigger phone-changed PHONE NEW_PHONE")
+    admin.update_customer(phone, new_phone=args[1])
+    return (f"{mask_msisdn(phone)} is now {mask_msisdn(args[1])}: every token issued for the old number fails",
+            f"bind {mask_msisdn(args[1])} again")
+
+
+def _clear(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
+    admin.clear_faults()
+    return "every fault disarmed", "-"
+
+
+TRIGGERS: dict[str, Trigger] = {t.name: t for t in (
+    Trigger("insufficient-funds", "insufficient-funds PHONE", "cash 0: the next debit answers 4035414",
+            _set_customer("cash", "0.00", "cash", "insufficient-funds PHONE")),
+    Trigger("pin-blocked", "pin-blocked PHONE", "the Security PIN blocked: webviews stop at the PIN",
+            _set_customer("pin_locked", True, "pinLocked", "pin-blocked PHONE")),
+    Trigger("customer-closed", "customer-closed PHONE", "the OVO account CLOSED: binding and debits refused",
+            _set_customer("status", "CLOSED", "status", "customer-closed PHONE")),
+    Trigger("phone-changed", "phone-changed PHONE NEW_PHONE", "the customer changed number: old tokens fail",
+            _phone_changed),
+    Trigger("timeout-after-commit", "timeout-after-commit [API]",
+            "the next call (default debit_payment) is done at OVO but its answer never comes",
+            _fault("timeout_after_commit", "debit_payment")),
+    Trigger("server-error", "server-error [API]", "the next call (default any API) answers HTTP 500",
+            _fault("error_500", "*")),
+    Trigger("clock", "clock +16m", "move OVO's business time: tokens expire, windows close", _clock),
+    Trigger("clear-faults", "clear-faults", "disarm every fault", _clear),
+    Trigger("set-customer", "set-customer PHONE cash=… status=… pin_locked=…", "set a customer's fields",
+            _set_any),
+)}
+
+
+def trigger(admin: SandboxAdmin, name: str, args: list[str]) -> tuple[str, str]:
+    """Run one trigger; what it set up, and how to undo it."""
+    chosen = TRIGGERS.get(name)
+    if chosen is None:
+        raise ValidationError(f"No trigger {name!r}; `ovo-nb trigger --list` shows them: {', '.join(TRIGGERS)}.")
+    return chosen.apply(admin, args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,64 @@ def test_follow_prints_new_calls_as_they_are_logged(logged: dict[str, object]) -
 def test_since_reads_spans_and_times() -> None:
     assert abs(time.time() - 900 - parse_since("15m").timestamp()) < 5
     assert parse_since("2026-11-28T09:00").utcoffset().total_seconds() == 7 * 3600  # type: ignore[union-attr]
+
+
+@pytest.fixture()
+def running(tmp_path: Path) -> Iterator[tuple[object, str]]:
+    """A sandbox served on loopback, as `ovo-nb sandbox` serves it."""
+    from ovo_nb.sandbox import SandboxServer, open_sandbox
+
+    sandbox, _ = open_sandbox(tmp_path / "state.sqlite", folder=tmp_path / "partner")
+    with SandboxServer(sandbox) as server:
+        yield sandbox, server.url
+    sandbox.store.close()
+
+
+def trigger_cli(capsys: pytest.CaptureFixture[str], url: str, *argv: str) -> tuple[int, str, str]:
+    code = main(["trigger", *argv, "--url", url])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_triggers_set_up_a_scenario_and_say_how_to_undo_it(running: tuple[object, str],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    sandbox, url = running
+    phone = sandbox.add_customer("081277770001", cash="250000")  # type: ignore[attr-defined]
+    code, out, _ = trigger_cli(capsys, url, "insufficient-funds", phone)
+    assert code == 0 and "cash 250000.00 -> 0.00" in out and "0812****0001" in out
+    assert sandbox.customer_view(phone)["cash"] == "0.00"  # type: ignore[attr-defined]
+    undo = out.split("undo: ", 1)[1].strip()
+    assert undo == f"ovo-nb trigger set-customer {phone} cash=250000.00"
+    assert trigger_cli(capsys, url, *undo.split()[2:])[0] == 0
+    assert sandbox.customer_view(phone)["cash"] == "250000.00"  # type: ignore[attr-defined]
+    assert trigger_cli(capsys, url, "pin-blocked", phone)[0] == 0
+    assert sandbox.customer_view(phone)["pinLocked"] is True  # type: ignore[attr-defined]
+    code, out, _ = trigger_cli(capsys, url, "clock", "+16m")
+    assert code == 0 and "moved +16m" in out
+    code, out, _ = trigger_cli(capsys, url, "timeout-after-commit")
+    assert code == 0 and "debit_payment" in out and "clear-faults" in out
+    faults = sandbox.state.store.one("SELECT api, kind FROM faults")  # type: ignore[attr-defined]
+    assert tuple(faults) == ("debit_payment", "timeout_after_commit")
+    assert trigger_cli(capsys, url, "clear-faults")[0] == 0
+    assert sandbox.state.store.one("SELECT COUNT(*) FROM faults WHERE remaining > 0")[0] == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["nope"], "No trigger 'nope'"),
+    (["insufficient-funds"], "usage: ovo-nb trigger insufficient-funds PHONE"),
+    (["clock", "16"], "usage: ovo-nb trigger clock +16m"),
+    (["server-error", "debit"], "'debit' is not an API"),
+    (["set-customer", "081277770001", "name=x"], "set-customer takes cash="),
+])
+def test_bad_triggers_are_one_line(running: tuple[object, str], capsys: pytest.CaptureFixture[str],
+                                   argv: list[str], message: str) -> None:
+    code, out, err = trigger_cli(capsys, running[1], *argv)
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_a_trigger_with_no_sandbox_running_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = trigger_cli(capsys, "http://127.0.0.1:9", "insufficient-funds", "081234567890")
+    assert code == 2 and "No sandbox answers at http://127.0.0.1:9" in err and "ovo-nb sandbox" in err
+    assert main(["trigger", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "timeout-after-commit [API]" in listed and "clock +16m" in listed
