@@ -158,6 +158,22 @@ def _trigger(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from .calllog import CallLog
+    from .config import load_profile
+    from .flows import Ovo
+    from .workbench import replay, replay_table
+
+    source = load_profile(args.source or args.profile)
+    path = source.state_dir / "calls.sqlite"
+    if not path.exists():
+        raise ValidationError(f"No call log at {path} yet: nothing to replay.")
+    with CallLog.open(path) as log, Ovo.open(args.profile) as ovo:
+        result = replay(log, args.call_id, ovo, customer=args.customer or "", move_money=args.yes_move_money)
+        print(replay_table(result), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ovo-nb", description="OVO BI SNAP integration toolkit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -208,6 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     triggering.add_argument("--url", default="http://127.0.0.1:8765",
                             help="the running sandbox (default: http://127.0.0.1:8765, as `ovo-nb sandbox` serves)")
     triggering.set_defaults(handler=_trigger)
+    replaying = commands.add_parser("replay", help="resend a logged call, re-signed, and show both answers")
+    replaying.add_argument("call_id", type=int, help="the call id (ovo-nb calls lists them)")
+    replaying.add_argument("--profile", default=None, help="where to send it (default: $OVO_NB_PROFILE or sandbox)")
+    replaying.add_argument("--source", default=None, help="whose call log holds it (default: --profile's)")
+    replaying.add_argument("--customer", default=None, help="the customer whose current token to use")
+    replaying.add_argument("--yes-move-money", action="store_true",
+                           help="allow resending a debit or refund to production")
+    replaying.set_defaults(handler=_replay)
     return parser
 
 

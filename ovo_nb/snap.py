@@ -396,6 +396,8 @@ class Endpoint:
     tech_doc_version: str = "v2.0"
     bearer: tuple[str, ...] = ()
     """The token ``Authorization: Bearer`` carries on the 1st call and, for two-step APIs, the 2nd."""
+    moves_money: bool = False
+    """A debit or a refund: resending one against production takes an explicit yes."""
 
     @property
     def is_snap(self) -> bool:
@@ -450,10 +452,12 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("balance_inquiry", "POST", _SYM, "11", "/balance-inquiry", "/api/v1.0/balance-inquiry",
                  bearer=("access token",)),
         Endpoint("debit_payment", "POST", _SYM, "54", "/debit/payment-host-to-host",
-                 "/api/v1.0/debit/payment-host-to-host", bearer=("access token", "single-use token")),
+                 "/api/v1.0/debit/payment-host-to-host", bearer=("access token", "single-use token"),
+                 moves_money=True),
         Endpoint("debit_status", "POST", _SYM, "55", "/debit/status", "/api/v1.0/debit/status",
                  bearer=("access token",)),
-        Endpoint("debit_refund", "POST", _SYM, "58", "/debit/refund", "/api/v1.0/debit/refund", bearer=("B2B token",)),
+        Endpoint("debit_refund", "POST", _SYM, "58", "/debit/refund", "/api/v1.0/debit/refund", bearer=("B2B token",),
+                 moves_money=True),
         Endpoint("lookup", "GET", _OVO, None, non_snap_path="/user/v2/account/lookup"),
         Endpoint("generate_token", "POST", _OVO, None, non_snap_path="/user/v1/oauth/token"),
         Endpoint("topup_options", "GET", _OVO, None, non_snap_path="/reference/v1/topup/options"),

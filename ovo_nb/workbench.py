@@ -16,15 +16,17 @@ from datetime import datetime
 from html import escape
 from io import StringIO
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from .calllog import Call, CallLog, mask_msisdn
 from .environments import SandboxAdmin
-from .errors import ValidationError
+from .errors import OvoApiError, OvoConnectionError, ValidationError
+from .flows import Ovo
 from .snap import ENDPOINTS, JAKARTA, match_endpoint, parse_timestamp
 from .views import code_meaning
 
-__all__ = ["TRIGGERS", "CallFilter", "Trigger", "call_page", "calls_json", "calls_table", "follow", "select_calls",
-           "side_by_side", "trigger"]
+__all__ = ["TRIGGERS", "CallFilter", "Replay", "Trigger", "call_page", "calls_json", "calls_table", "follow",
+           "replay", "replay_table", "select_calls", "side_by_side", "trigger"]
 
 
 @dataclass(frozen=True)
@@ -292,3 +294,84 @@ def trigger(admin: SandboxAdmin, name: str, args: list[str]) -> tuple[str, str]:
     if chosen is None:
         raise ValidationError(f"No trigger {name!r}; `ovo-nb trigger --list` shows them: {', '.join(TRIGGERS)}.")
     return chosen.apply(admin, args)
+
+
+# ----------------------------------------------------------------------------- replay
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A logged call and its resend: both answers, for a side by side."""
+
+    original: Call
+    again: Call
+
+
+_SINGLE_STEP = {"generate_token": "an auth code", "b2b2c_token": "an auth code or refresh token"}
+"""APIs whose request carries a one-time value: a resend can only be refused."""
+
+
+def replay(log: CallLog, call_id: int, ovo: Ovo, *, customer: str = "", move_money: bool = False) -> Replay:
+    """Resend call ``call_id`` through ``ovo``: the same body and query, re-signed with a fresh timestamp
+    and X-EXTERNAL-ID, carrying the vault's current token of the kind the original carried."""
+    original = log.get(call_id, reveal=True)
+    api = match_endpoint(original.path)
+    if api is None:
+        raise ValidationError(f"Call {call_id} ({original.method} {original.path}) is not an OVO API.")
+    if api.name in _SINGLE_STEP:
+        raise ValidationError(f"Call {call_id} ({api.name}) carries {_SINGLE_STEP[api.name]} OVO accepts once: "
+                              "run the flow again instead of replaying it.")
+    if api.moves_money and ovo.profile.name == "production" and not move_money:
+        raise ValidationError(f"Call {call_id} ({api.name}) moves money; replaying it against production takes "
+                              "--yes-move-money.")
+    token = _current_token(log, original, api.name, api.bearer, ovo, customer)
+    query = dict(parse_qsl(urlsplit(original.url).query))
+    body = json.loads(original.request_body) if original.request_body.strip() else None
+    try:
+        _, new_id = ovo.client.call(api.name, body, token=token, query=query or None,
+                                    scenario=f"replay of call {call_id}")
+    except (OvoApiError, OvoConnectionError) as exc:
+        new_id = exc.call_id
+    if new_id is None:
+        raise ValidationError(f"The replay of call {call_id} was not logged; nothing to compare.")
+    return Replay(log.get(call_id), ovo.client.call_log.get(new_id))
+
+
+def _current_token(log: CallLog, original: Call, api: str, bearer: tuple[str, ...], ovo: Ovo,
+                   customer: str) -> str | None:
+    sent = next((v for k, v in original.request_headers.items() if k.lower() == "authorization"), "")
+    if not sent:
+        return None
+    if bearer[:1] == ("B2B token",):
+        return ovo.tokens.b2b_token()
+    same_api = [c for c in log.calls(original.run_id) if c.id < original.id and match_endpoint(c.path) is
+                match_endpoint(original.path)]
+    second = bool(same_api) and (same_api[-1].response_code or "").startswith("202")  # after an "in progress"
+    if second and len(bearer) > 1:
+        raise ValidationError(f"Call {original.id} is the 2nd call of {api} and carried a {bearer[1]} from the "
+                              "customer's webview step, valid once: replay its 1st call, or run the flow again.")
+    phone = customer or _owner(ovo, sent.removeprefix("Bearer ").strip())
+    if not phone:
+        raise ValidationError(f"Call {original.id} carried a customer token the vault no longer holds: give the "
+                              "customer with --customer PHONE.")
+    return ovo.tokens.access_token(phone)
+
+
+def _owner(ovo: Ovo, token: str) -> str:
+    """The customer whose access or refresh token this was, when the vault still holds it."""
+    for status in ovo.vault.status():
+        if ovo.vault.get(status.customer, status.kind) == token:
+            return status.customer
+    return ""
+
+
+def replay_table(result: Replay, *, width: int | None = None) -> str:
+    """The original answer and the replay's next to each other."""
+    from rich.table import Table
+
+    table = Table(title=f"call {result.original.id} replayed as call {result.again.id}", show_lines=True,
+                  expand=True)
+    for call, label in ((result.original, "original"), (result.again, "replay")):
+        table.add_column(f"{label}: call {call.id} · {call.started_at}", overflow="fold", ratio=1)
+    table.add_row(*(_sides(call)[1] for call in (result.original, result.again)))
+    return _render(table, width)

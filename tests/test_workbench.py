@@ -13,7 +13,7 @@ import pytest
 from ovo_nb.calllog import CallLog
 from ovo_nb.cli import main
 from ovo_nb.config import load_profile
-from ovo_nb.errors import InsufficientFundsError
+from ovo_nb.errors import InsufficientFundsError, ValidationError
 from ovo_nb.flows import Ovo
 from ovo_nb.workbench import CallFilter, follow, parse_since, select_calls
 
@@ -174,3 +174,45 @@ def test_a_trigger_with_no_sandbox_running_is_one_line(capsys: pytest.CaptureFix
     assert main(["trigger", "--list"]) == 0
     listed = capsys.readouterr().out
     assert "timeout-after-commit [API]" in listed and "clock +16m" in listed
+
+
+def test_replay_resends_with_fresh_signatures_and_current_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+    import dataclasses
+
+    from ovo_nb.workbench import replay
+
+    with Ovo.open() as ovo:
+        assert ovo.sandbox is not None
+        phone = ovo.sandbox.add_customer("081266660001", cash="1000000")
+        ovo.bind(phone)
+        ovo.balance(phone)
+        paid = ovo.pay(phone, "20000")
+        ovo.refund(paid.partner_reference_no, "5000")
+        log = ovo.client.call_log
+        calls = log.calls()
+        balance = next(c for c in calls if c.path.endswith("/balance-inquiry"))
+        refund = next(c for c in calls if c.path.endswith("/debit/refund"))
+        debits = [c for c in calls if c.path.endswith("/debit/payment-host-to-host")]
+        token_call = next(c for c in calls if "/oauth/token" in c.path)
+    assert main(["replay", str(balance.id)]) == 0
+    out = capsys.readouterr().out
+    assert f"call {balance.id} replayed as call" in out and out.count("SNAP 2001100") == 2
+    with CallLog.open(load_profile().state_dir / "calls.sqlite") as log:
+        again = log.calls(all_runs=True)[-1]
+        first = log.get(balance.id)
+        assert again.scenario == f"replay of call {balance.id}"
+        assert again.request_headers["X-EXTERNAL-ID"] != first.request_headers["X-EXTERNAL-ID"]
+        assert again.request_headers["X-TIMESTAMP"] != first.request_headers["X-TIMESTAMP"]
+        assert again.request_body == first.request_body
+    assert main(["replay", str(refund.id)]) == 0  # OVO answers a resent refund with the refund it made
+    assert capsys.readouterr().out.count("SNAP 2005800") == 2
+    with Ovo.open() as ovo:
+        assert ovo.sandbox is not None
+        assert [m["entry"] for m in ovo.sandbox.customer_ledger(phone)].count("REFUND") == 1  # no second refund
+        for call, message in ((debits[1], "2nd call of debit_payment"), (token_call, "OVO accepts once")):
+            with pytest.raises(ValidationError, match=message):
+                replay(ovo.client.call_log, call.id, ovo)
+        ovo.client.profile = dataclasses.replace(ovo.profile, name="production")  # the guard, before any send
+        with pytest.raises(ValidationError, match="moves money; replaying it against production takes"):
+            replay(ovo.client.call_log, debits[0].id, ovo)
+    assert main(["replay", "999999"]) == 2 and "No call with id 999999" in capsys.readouterr().err
