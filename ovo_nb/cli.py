@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +20,10 @@ def _run(args: argparse.Namespace) -> int:
     parameters = coerce_parameters(dict(args.parameter or []), chosen)
     total = len(chosen)
     started = iter(range(1, total + 1))
+    if args.jobs < 1:
+        raise ValidationError(f"--jobs {args.jobs}: give 1 or more.")
     result = run_notebooks(
-        args.notebooks, parameters=parameters, output_root=args.output, cell_timeout=args.timeout,
+        args.notebooks, parameters=parameters, output_root=args.output, cell_timeout=args.timeout, jobs=args.jobs,
         on_start=lambda path: print(f"[{next(started)}/{total}] running {path.name} ...", flush=True),
     )
     for notebook in result.notebooks:
@@ -181,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("notebooks", nargs="*", help="notebook names (default: all), e.g. key_setup")
     run.add_argument("--output", default=None, help="output root folder (default: outputs/)")
     run.add_argument("--timeout", type=int, default=600, help="seconds one cell may take (default: 600)")
+    run.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                     help="notebooks run at once, each in its own kernel (default: the number of cores)")
     run.add_argument("--junit", default=None, metavar="FILE",
                      help="also write JUnit XML: a testcase per notebook and per BI scenario")
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),

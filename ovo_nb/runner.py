@@ -135,11 +135,13 @@ def run_notebooks(
     cell_timeout: int = CELL_TIMEOUT_SECONDS,
     progress: bool | None = None,
     on_start: Callable[[Path], None] | None = None,
+    jobs: int = 1,
 ) -> RunResult:
     """Execute notebooks with papermill into ``<output_root>/<run-id>/``; never raises for a notebook.
 
     ``parameters`` go to every notebook that declares them. A name no chosen notebook
-    declares is refused up front (papermill alone would only warn).
+    declares is refused up front (papermill alone would only warn). ``jobs`` above 1 runs that
+    many notebooks at once, each in its own process and kernel; the outputs are the same.
     """
     import papermill
 
@@ -166,27 +168,33 @@ def run_notebooks(
     previous = {name: os.environ.get(name) for name in (RUN_DIR_ENV, RUN_ID_ENV)}
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
     os.environ[RUN_ID_ENV] = run_id
+    jobs = max(1, min(jobs, len(notebooks) or 1))
     try:
-        for path in notebooks:
-            on_start(path)
-            output = run_dir / path.name
-            started = time.perf_counter()
-            try:
-                papermill.execute_notebook(
-                    str(path),
-                    str(output),
-                    parameters={k: v for k, v in parameters.items() if k in declared[path]},
-                    kernel_name=KERNEL_NAME,
-                    cwd=str(root),
-                    progress_bar=show_progress,
-                    execution_timeout=cell_timeout,
-                    kernel_manager_class=_ipc_kernel_manager(),
-                )
-                results.append(NotebookResult(path.name, str(output), True, time.perf_counter() - started))
-            except Exception as exc:
-                results.append(
-                    NotebookResult(path.name, str(output), False, time.perf_counter() - started, _describe_failure(exc))
-                )
+        work = [(str(path), str(run_dir / path.name), {k: v for k, v in parameters.items() if k in declared[path]},
+                 str(root), show_progress and jobs == 1, cell_timeout) for path in notebooks]
+        if jobs == 1:
+            outcomes = []
+            for path, task in zip(notebooks, work, strict=True):
+                on_start(path)
+                outcomes.append(_execute(*task))
+        else:  # each notebook in its own process and kernel; results kept in notebook order
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
+
+            from .environments import open_environment
+            from .secretbox import SecretBox
+
+            SecretBox.default()  # the vault key and the sandbox's partner are made here, once, not raced for
+            open_environment(str(parameters.get("profile") or "") or None).close()
+
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+                futures = []
+                for path, task in zip(notebooks, work, strict=True):
+                    on_start(path)
+                    futures.append(pool.submit(_execute, *task))
+                outcomes = [future.result() for future in futures]
+        results.extend(NotebookResult(path.name, str(run_dir / path.name), ok, seconds, error)
+                       for path, (ok, seconds, error) in zip(notebooks, outcomes, strict=True))
     finally:
         for name, value in previous.items():
             if value is None:
@@ -198,14 +206,38 @@ def run_notebooks(
     return result
 
 
+def _execute(path: str, output: str, parameters: dict[str, Any], cwd: str, progress: bool,
+             timeout: int) -> tuple[bool, float, str]:
+    """Run one notebook with papermill: (ok, seconds, the failure in one line)."""
+    import papermill
+
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(path, output, parameters=parameters, kernel_name=KERNEL_NAME, cwd=cwd,
+                                   progress_bar=progress, execution_timeout=timeout,
+                                   kernel_manager_class=_ipc_kernel_manager())
+    except Exception as exc:
+        return False, time.perf_counter() - started, _describe_failure(exc)
+    return True, time.perf_counter() - started, ""
+
+
 def _ipc_kernel_manager() -> type:
     """A kernel manager that talks to its kernel over Unix sockets in Jupyter's private runtime folder,
     not TCP on localhost: nothing on the machine can listen in, and the kernel prints no warning."""
+    import secrets
+
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import CaselessStrEnum, default
 
     class IpcKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _own_socket_prefix(self) -> str:  # one per kernel: kernels running at once never share a socket
+            folder = jupyter_runtime_dir()
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            return os.path.join(folder, f"ovo-nb-{secrets.token_hex(6)}-ipc")
 
     return IpcKernelManager
 

@@ -132,6 +132,7 @@ def test_cli_run_and_its_errors(tmp_path: Path, capfd: pytest.CaptureFixture[str
     assert "without encryption" not in out + err and "\r" not in out + err
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == "1" and suite.get("failures") == "0"
+    assert main(["run", "key_setup", "--jobs", "0"]) == 2 and "--jobs 0" in capfd.readouterr().err
     assert main(["run", "no_such_notebook"]) == 2
     assert "No notebook named 'no_such_notebook'" in capfd.readouterr().err
     assert main(["run", "key_setup", "--output", str(tmp_path), "--junit", "/proc/junit.xml"]) == 2
@@ -143,8 +144,9 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
 
 
 def test_every_notebook_runs_headless_and_the_run_leaks_nothing(tmp_path: Path) -> None:
-    """The one full run of the suite: every notebook, then every byte of its outputs scanned."""
-    result = run_notebooks(output_root=tmp_path, progress=False)
+    """The one full run of the suite: every notebook (two at a time, as `ovo-nb run` on two cores does),
+    then every byte of its outputs scanned."""
+    result = run_notebooks(output_root=tmp_path, progress=False, jobs=2)
     assert result.ok, [n.error for n in result.notebooks if not n.ok]
     secret = load_profile().client_secret.encode()
     for path in result.run_dir.rglob("*"):
