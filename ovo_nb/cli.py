@@ -177,6 +177,24 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _conformance(args: argparse.Namespace) -> int:
+    from .calllog import CallLog
+    from .config import load_profile
+    from .conformance import conformance
+    from .flows import Ovo
+
+    path = load_profile(args.source).state_dir / "calls.sqlite"
+    if not path.exists():
+        raise ValidationError(f"No call log at {path} yet: run the notebooks against {args.source} first.")
+    with CallLog.open(path) as log, Ovo.open("sandbox", sandbox_state=args.sandbox_state) as ovo:
+        report = conformance(log, args.run_id, ovo)
+    print(report.table(), end="")
+    if args.html:
+        Path(args.html).write_text(report.html(), encoding="utf-8")
+        print(f"report written to {args.html}")
+    return 1 if report.differences else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ovo-nb", description="OVO BI SNAP integration toolkit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -237,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     replaying.add_argument("--yes-move-money", action="store_true",
                            help="allow resending a debit or refund to production")
     replaying.set_defaults(handler=_replay)
+    conforming = commands.add_parser("conformance", help="replay a recorded run against the sandbox and report "
+                                                         "call by call where the sandbox answered differently")
+    conforming.add_argument("run_id", help="the run to replay (ovo-nb calls --profile stage lists runs)")
+    conforming.add_argument("--source", default="stage", help="whose call log holds the run (default: stage)")
+    conforming.add_argument("--sandbox-state", default=":memory:",
+                            help="the sandbox's state file (default: a fresh one in memory)")
+    conforming.add_argument("--html", default=None, help="also write the report as an HTML page")
+    conforming.set_defaults(handler=_conformance)
     return parser
 
 

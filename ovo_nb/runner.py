@@ -239,6 +239,11 @@ def _ipc_kernel_manager() -> type:
             os.makedirs(folder, mode=0o700, exist_ok=True)
             return os.path.join(folder, f"ovo-nb-{secrets.token_hex(6)}-ipc")
 
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:  # a finished notebook's kernel runs nothing: no SIGINT, no "KeyboardInterrupt"
+                return
+            await super()._async_interrupt_kernel()
+
     return IpcKernelManager
 
 

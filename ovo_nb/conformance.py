@@ -1,0 +1,245 @@
+"""Conformance: a run recorded against OVO (stage) replayed call by call against the sandbox.
+
+Every partner's stage run becomes evidence of where the sandbox is wrong. The recorded calls
+are resent in order with the same bodies and fresh signatures; the recorded customers are
+mapped to fresh sandbox customers, and every value OVO handed out (tokens, referenceNo, the
+webview's authCode) is mapped to the one the sandbox hands out, the sandbox playing the customer
+at each webview. Each answer is compared with the recorded one: HTTP status, SNAP code and the
+set of response fields.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .calllog import PHONE_FIELDS, Call, CallLog
+from .errors import OvoApiError, OvoConnectionError, OvoNbError, ValidationError
+from .flows import Ovo
+from .snap import match_endpoint
+from .testbed import SANDBOX_TEST_PIN
+from .views import code_meaning
+from .webview import build_webview_url, parse_callback
+
+__all__ = ["CallComparison", "ConformanceReport", "conformance"]
+
+HANDED_OUT = frozenset({"accessToken", "refreshToken", "linkageToken", "singleUseToken", "referenceNo", "refundNo",
+                        "approvalCode"})
+"""Answer fields whose values OVO makes up and later requests carry back: mapped recorded -> sandbox."""
+
+
+@dataclass(frozen=True)
+class CallComparison:
+    """One recorded call and the sandbox's answer to its replay."""
+
+    recorded: Call
+    replayed: Call | None
+    differences: tuple[str, ...]
+
+    @property
+    def api(self) -> str:
+        endpoint = match_endpoint(self.recorded.path)
+        return endpoint.name if endpoint else self.recorded.path
+
+
+@dataclass
+class ConformanceReport:
+    """Call by call: where the sandbox answered what the recorded environment answered, and where not."""
+
+    run_id: str
+    calls: list[CallComparison] = field(default_factory=list)
+
+    @property
+    def differences(self) -> list[CallComparison]:
+        return [c for c in self.calls if c.differences]
+
+    def table(self, *, width: int | None = None) -> str:
+        """The comparison as a terminal table, differing calls in red."""
+        from io import StringIO
+
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"run {self.run_id}: {len(self.calls) - len(self.differences)} of {len(self.calls)} "
+                            "calls answered alike", header_style="bold")
+        for name in ("call", "API", "recorded", "sandbox", "differences"):
+            table.add_column(name, overflow="fold")
+        for row in self.calls:
+            table.add_row(str(row.recorded.id), row.api, _answer(row.recorded), _answer(row.replayed),
+                          "; ".join(row.differences) or "same", style="red" if row.differences else None)
+        out = StringIO()
+        Console(file=out, width=width or 160, force_terminal=False, color_system=None).print(table)
+        return out.getvalue()
+
+    def html(self) -> str:
+        """The comparison as a self-contained page."""
+        rows = "".join(
+            f"<tr class=\"{'diff' if c.differences else 'same'}\"><td>{c.recorded.id}</td><td>{escape(c.api)}</td>"
+            f"<td>{escape(_answer(c.recorded))}</td><td>{escape(_answer(c.replayed))}</td>"
+            f"<td>{escape('; '.join(c.differences) or 'same')}</td></tr>" for c in self.calls)
+        return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Conformance {self.run_id}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;vertical-align:top}}th{{background:#f2f0f7}}
+.diff td{{background:#fdecec}}</style></head><body><h1>Sandbox conformance of run {escape(self.run_id)}</h1>
+<p>{len(self.differences)} of {len(self.calls)} calls answered differently in the sandbox.</p>
+<table><tr><th>call</th><th>API</th><th>recorded</th><th>sandbox</th><th>differences</th></tr>{rows}</table>
+</body></html>"""
+
+
+def _answer(call: Call | None) -> str:
+    if call is None:
+        return "not sent"
+    status = "no answer" if call.status is None else f"HTTP {call.status}"
+    code = call.response_code or ""
+    return f"{status} {code} {code_meaning(code)}".strip()
+
+
+def _fields(body: str) -> set[str]:
+    try:
+        parsed = json.loads(body) if body.strip() else {}
+    except (ValueError, RecursionError):
+        return set()
+    return set(_paths(parsed, ""))
+
+
+def _paths(value: Any, prefix: str) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            yield path
+            yield from _paths(item, path)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _paths(item, f"{prefix}[]")
+
+
+def _compare(recorded: Call, replayed: Call | None) -> tuple[str, ...]:
+    if replayed is None:
+        return ("not replayed",)
+    found = []
+    if recorded.status != replayed.status:
+        found.append(f"HTTP {recorded.status} vs {replayed.status}")
+    if (recorded.response_code or "") != (replayed.response_code or ""):
+        found.append(f"SNAP {recorded.response_code or '-'} vs {replayed.response_code or '-'}")
+    mine, theirs = _fields(recorded.response_body), _fields(replayed.response_body)
+    if theirs - mine:
+        found.append("only in the sandbox: " + ", ".join(sorted(theirs - mine)))
+    if mine - theirs:
+        found.append("missing in the sandbox: " + ", ".join(sorted(mine - theirs)))
+    return tuple(found)
+
+
+class _Replayer:
+    """Resends recorded calls to the sandbox, mapping customers and every value handed out."""
+
+    def __init__(self, ovo: Ovo) -> None:
+        if ovo.sandbox is None or ovo.complete_webview is None:
+            raise ValidationError("Conformance replays against the sandbox in this process: open it with the "
+                                  "sandbox profile (and without OVO_NB_MANUAL_WEBVIEW).")
+        self.ovo = ovo
+        self.values: dict[str, str] = {}
+        self.owner: dict[str, str] = {}
+        """Sandbox token -> the sandbox customer it belongs to."""
+        self.codes: deque[tuple[str, str]] = deque()
+        """authCodes from webviews the sandbox's customers completed, not yet carried by a request."""
+        self.issued: dict[str, str] = {}
+        """Every such authCode -> the customer who completed the webview."""
+
+    def customer(self, phone: str) -> str:
+        if phone not in self.values:
+            fresh = f"0812{secrets.randbelow(10**8):08d}"
+            assert self.ovo.sandbox is not None
+            self.values[phone] = self.ovo.sandbox.add_customer(fresh, name="Conformance", cash="100000000")
+        return self.values[phone]
+
+    def swap(self, value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: self.swap(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.swap(v, key) for v in value]
+        if isinstance(value, str):
+            if key.lower() in PHONE_FIELDS:
+                return self.customer(value)
+            if key in ("authCode", "code") and value not in self.values and self.codes:
+                self.values[value] = self.codes.popleft()[0]
+            return self.values.get(value, value)
+        return value
+
+    def send(self, recorded: Call, scenario: str) -> Call | None:
+        endpoint = match_endpoint(recorded.path)
+        if endpoint is None:
+            return None
+        body = json.loads(recorded.request_body) if recorded.request_body.strip() else None
+        query = {k: self.swap(v, k) for k, v in parse_qsl(urlsplit(recorded.url).query)}
+        body = self.swap(body)
+        sent = next((v for k, v in recorded.request_headers.items() if k.lower() == "authorization"), "")
+        token = self.values.get(sent.removeprefix("Bearer ").strip()) if sent else None
+        if sent and token is None and endpoint.bearer[:1] == ("B2B token",):
+            token = self.ovo.tokens.b2b_token()
+        try:
+            call_id = self.ovo.client.call(endpoint.name, body, token=token, query=query or None,
+                                           scenario=scenario)[1]
+        except (OvoApiError, OvoConnectionError) as exc:
+            call_id = exc.call_id
+        if call_id is None:
+            return None
+        replayed = self.ovo.client.call_log.get(call_id, reveal=True)
+        self.learn(recorded, replayed, endpoint.name, body, token)
+        return replayed
+
+    def learn(self, recorded: Call, replayed: Call, api: str, body: Any, token: str | None) -> None:
+        """Map what the sandbox handed out to what the recorded side did; play the customer at a webview."""
+        try:
+            mine, theirs = json.loads(recorded.response_body or "{}"), json.loads(replayed.response_body or "{}")
+        except ValueError:
+            return
+        self._pair(mine, theirs)
+        owner = (body or {}).get("phoneNo") if isinstance(body, dict) else None
+        owner = owner or self.owner.get(token or "", "")
+        if api == "b2b2c_token" and isinstance(body, dict) and body.get("authCode") in self.issued:
+            owner = self.issued[body["authCode"]]
+        for key in ("accessToken", "refreshToken", "linkageToken"):
+            if isinstance(theirs, dict) and isinstance(theirs.get(key), str) and owner:
+                self.owner[theirs[key]] = owner
+        if not (isinstance(theirs, dict) and theirs.get("redirectUrl") and owner):
+            return
+        link = theirs.get("linkageToken") or token or ""
+        url = build_webview_url(theirs, link, self.ovo.session.destination, state="conformance",
+                                registered=self.ovo.session.registered())
+        codes = {"account_binding": (owner[-4:], SANDBOX_TEST_PIN), "account_unbinding": (owner[-4:],)}
+        assert self.ovo.complete_webview is not None
+        try:
+            callback = parse_callback(self.ovo.complete_webview(url, *codes.get(api, (SANDBOX_TEST_PIN,))))
+        except OvoNbError:
+            return  # the webview refused: later calls show it as differences
+        self.codes.append((callback.auth_code, owner))
+        self.issued[callback.auth_code] = owner
+
+    def _pair(self, mine: Any, theirs: Any) -> None:
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            for key, value in mine.items():
+                if key in HANDED_OUT and isinstance(value, str) and isinstance(theirs.get(key), str):
+                    self.values[value] = theirs[key]
+                elif key in theirs:
+                    self._pair(value, theirs[key])
+
+
+def conformance(log: CallLog, run_id: str, ovo: Ovo) -> ConformanceReport:
+    """Replay run ``run_id`` of ``log`` against the sandbox behind ``ovo``, and compare call by call."""
+    if run_id not in log.runs():
+        known = ", ".join(log.runs()[-5:]) or "none yet"
+        raise ValidationError(f"No run {run_id!r} in {log.path}; the latest runs: {known}.")
+    replayer = _Replayer(ovo)
+    report = ConformanceReport(run_id)
+    for recorded in log.calls(run_id, reveal=True):
+        replayed = replayer.send(recorded, f"conformance of {run_id}: call {recorded.id}")
+        report.calls.append(CallComparison(log.get(recorded.id), replayed and ovo.client.call_log.get(replayed.id),
+                                           _compare(recorded, replayed)))
+    return report
+
