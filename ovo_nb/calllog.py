@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from ._files import close_sqlite, new_run_id, open_sqlite
-from .errors import OvoNbError
+from .errors import OvoNbError, ValidationError
 from .secretbox import SecretBox
 from .snap import JAKARTA, Clock, SystemClock
 
@@ -327,6 +327,13 @@ class CallLog:
         with self._lock:
             rows = self._db.execute("SELECT run_id FROM calls GROUP BY run_id ORDER BY MIN(id)").fetchall()
         return [row[0] for row in rows]
+
+    def require_run(self, run_id: str) -> None:
+        """Refuse, in one line naming the latest runs, a run id this log does not hold."""
+        runs = self.runs()
+        if run_id not in runs:
+            known = ", ".join(runs[-5:]) or "none yet"
+            raise ValidationError(f"No run {run_id!r} in {self.path}; the latest runs: {known}.")
 
     def get(self, call_id: int, *, reveal: bool = False) -> Call:
         """One call by id, whatever its run."""

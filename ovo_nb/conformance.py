@@ -26,6 +26,7 @@ from .snap import match_endpoint
 from .testbed import SANDBOX_TEST_PIN
 from .views import code_meaning
 from .webview import build_webview_url, parse_callback
+from .workbench import render
 
 __all__ = ["CallComparison", "ConformanceReport", "conformance"]
 
@@ -61,9 +62,6 @@ class ConformanceReport:
 
     def table(self, *, width: int | None = None) -> str:
         """The comparison as a terminal table, differing calls in red."""
-        from io import StringIO
-
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(title=f"run {self.run_id}: {len(self.calls) - len(self.differences)} of {len(self.calls)} "
@@ -73,9 +71,7 @@ class ConformanceReport:
         for row in self.calls:
             table.add_row(str(row.recorded.id), row.api, _answer(row.recorded), _answer(row.replayed),
                           "; ".join(row.differences) or "same", style="red" if row.differences else None)
-        out = StringIO()
-        Console(file=out, width=width or 160, force_terminal=False, color_system=None).print(table)
-        return out.getvalue()
+        return render(table, width)
 
     def html(self) -> str:
         """The comparison as a self-contained page."""
@@ -232,9 +228,7 @@ class _Replayer:
 
 def conformance(log: CallLog, run_id: str, ovo: Ovo) -> ConformanceReport:
     """Replay run ``run_id`` of ``log`` against the sandbox behind ``ovo``, and compare call by call."""
-    if run_id not in log.runs():
-        known = ", ".join(log.runs()[-5:]) or "none yet"
-        raise ValidationError(f"No run {run_id!r} in {log.path}; the latest runs: {known}.")
+    log.require_run(run_id)
     replayer = _Replayer(ovo)
     report = ConformanceReport(run_id)
     for recorded in log.calls(run_id, reveal=True):

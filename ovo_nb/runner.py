@@ -286,34 +286,24 @@ def write_junit(result: RunResult, path: str | Path) -> Path:
     return target
 
 
-def _parameters_used(path: Path) -> dict[str, Any]:
-    """The parameters an executed notebook ran with: its defaults, overridden by the injected ones."""
-    import nbformat
-
-    meta = nbformat.read(path, as_version=4).metadata.get("papermill", {})  # type: ignore[no-untyped-call]
-    used = {**meta.get("default_parameters", {}), **meta.get("parameters", {})}
-    return {k: mask_msisdn(str(v)) if "phone" in k and v else v for k, v in used.items()}
-
-
-def _refusals(run_dir: Path, notebook: NotebookResult) -> list[tuple[str, str]]:
-    """The refused step cards of an executed notebook, as text (SNAP code, meaning, hint)."""
+def _executed(run_dir: Path, notebook: NotebookResult) -> tuple[dict[str, Any], list[str]]:
+    """What an executed notebook says of itself, read once: the parameters it ran with (its defaults,
+    overridden by the injected ones; phones masked) and its refused step cards as text."""
     import nbformat
 
     path = run_dir / notebook.notebook
     if not path.exists():
-        return []
-    found = []
-    for cell in nbformat.read(path, as_version=4).cells:  # type: ignore[no-untyped-call]
-        for output in cell.get("outputs", []):
-            text = output.get("data", {}).get("text/plain", "")
-            if text.startswith("[refused]") and not text.startswith("[refused] Outcome"):
-                found.append((notebook.notebook, text))
-    return found
+        return {}, []
+    executed = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    meta = executed.metadata.get("papermill", {})
+    used = {**meta.get("default_parameters", {}), **meta.get("parameters", {})}
+    refused = [text for cell in executed.cells for output in cell.get("outputs", [])
+               if (text := output.get("data", {}).get("text/plain", "")).startswith("[refused]")
+               and not text.startswith("[refused] Outcome")]
+    return {k: mask_msisdn(str(v)) if "phone" in k and v else v for k, v in used.items()}, refused
 
 
-def _notebook_row(run_dir: Path, notebook: NotebookResult) -> str:
-    path = run_dir / notebook.notebook
-    used = _parameters_used(path) if path.exists() else {}
+def _notebook_row(notebook: NotebookResult, used: dict[str, Any]) -> str:
     shown = ", ".join(f"{k}={v!r}" for k, v in used.items() if v not in ("", [], {}))
     status = '<span class="ok">PASS</span>' if notebook.ok else '<span class="fail">FAIL</span>'
     return (f'<tr><td><a href="{escape(notebook.notebook)}">{escape(notebook.notebook)}</a></td><td>{status}</td>'
@@ -339,11 +329,12 @@ def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
                "notebooks": [asdict(n) for n in result.notebooks]}
     (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     ordered = sorted(result.notebooks, key=lambda n: n.ok)  # failures first
-    rows = "".join(_notebook_row(result.run_dir, n) for n in ordered)
+    executed = {n.notebook: _executed(result.run_dir, n) for n in ordered}
+    rows = "".join(_notebook_row(n, executed[n.notebook][0]) for n in ordered)
     codes = calls["response_code"].fillna("").replace("", "no answer").value_counts()
     code_rows = "".join(f"<tr><td><code>{escape(code)}</code></td><td>{escape(code_meaning(code))}</td>"
                         f"<td class='num'>{count}</td></tr>" for code, count in codes.items())
-    refusals = [r for n in ordered for r in _refusals(result.run_dir, n)]
+    refusals = [(n.notebook, text) for n in ordered for text in executed[n.notebook][1]]
     refusal_rows = "".join(f"<tr><td>{escape(name)}</td><td><pre>{escape(text)}</pre></td></tr>"
                            for name, text in refusals)
     passed = sum(n.ok for n in result.notebooks)

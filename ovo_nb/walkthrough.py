@@ -110,7 +110,8 @@ def as_view(value: Any) -> Any:
     return value
 
 
-def _show(*objects: Any) -> None:
+def show(*objects: Any) -> None:
+    """Display ``objects`` as cell output (HTML where they have it); printed outside IPython."""
     try:
         from IPython.display import display
     except ImportError:  # plain Python: print instead
@@ -165,7 +166,7 @@ class Walkthrough:
 
     def _record(self, result: StepResult, shown: Any = None) -> StepResult:
         self.steps.append(result)
-        _show(result.card(), *([] if shown is None else [shown]))
+        show(result.card(), *([] if shown is None else [shown]))
         return result
 
     def step(self, title: str, action: Callable[[], Any], *, show: Callable[[Any], Any] | None = None,
@@ -281,7 +282,7 @@ class Walkthrough:
         waiting = any(s.status == "waiting" for s in self.steps)
         outcome = "waiting" if waiting else (refused.code if refused else "success")
         met = outcome in (expect, "waiting")
-        _show(Card("Outcome", "waiting" if waiting else ("done" if met else "refused"),
+        show(Card("Outcome", "waiting" if waiting else ("done" if met else "refused"),
                    f"{outcome} (expected: {expect})"))
         if not met:
             detail = f": {refused.error}" if refused else ""

@@ -21,7 +21,7 @@ from .flows import PendingBinding, PendingPayment
 from .snap import stage_otp
 from .testbed import SANDBOX_TEST_PIN, TEST_CUSTOMERS
 from .views import duration
-from .walkthrough import StepResult, Walkthrough, as_view
+from .walkthrough import StepResult, Walkthrough, as_view, show
 from .webview import parse_callback
 
 __all__ = ["FlowPanel", "flow_panel"]
@@ -108,7 +108,7 @@ class FlowPanel:
         self.messages.append(message)
         with self.output:
             self.output.clear_output()
-            _display(step.card(), *([] if shown is None else [shown]))
+            show(step.card(), *([] if shown is None else [shown]))
         self.refresh_tokens()
 
     def _show_link(self, url: str) -> None:
@@ -162,11 +162,6 @@ class FlowPanel:
 def _time_left(token: Any) -> str:
     return duration(token.seconds_left) if token.usable else "-"
 
-
-def _display(*objects: Any) -> None:
-    from IPython.display import display
-
-    display(*objects)  # type: ignore[no-untyped-call]
 
 
 def flow_panel(walkthrough: Walkthrough, phone: str = "") -> FlowPanel | None:

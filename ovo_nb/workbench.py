@@ -57,11 +57,21 @@ def api_name(call: Call) -> str:
     return endpoint.name if endpoint else "other"
 
 
+_SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def span_seconds(text: str) -> int | None:
+    """``15m``, ``2h``, ``1d``, ``40s`` in seconds; ``None`` when ``text`` is not such a span."""
+    if text[-1:] in _SPAN_UNITS and text[:-1].isdigit():
+        return int(text[:-1]) * _SPAN_UNITS[text[-1]]
+    return None
+
+
 def parse_since(text: str) -> datetime:
     """``--since``: an ISO time (Jakarta when it has no offset) or a span back from now: ``15m``, ``2h``, ``1d``."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text[-1:] in units and text[:-1].isdigit():
-        return datetime.fromtimestamp(time.time() - int(text[:-1]) * units[text[-1]], JAKARTA)
+    span = span_seconds(text)
+    if span is not None:
+        return datetime.fromtimestamp(time.time() - span, JAKARTA)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -74,9 +84,8 @@ def select_calls(log: CallLog, chosen: CallFilter) -> list[Call]:
     """The calls ``chosen`` keeps, oldest first, the newest ``limit`` of them."""
     if chosen.api and chosen.api != "other" and chosen.api not in ENDPOINTS:
         raise ValidationError(f"--api {chosen.api!r} is not an API; one of: {', '.join(sorted(ENDPOINTS))}.")
-    if chosen.run_id and chosen.run_id not in log.runs():
-        known = ", ".join(log.runs()[-5:]) or "none yet"
-        raise ValidationError(f"No run {chosen.run_id!r} in {log.path}; the latest runs: {known}.")
+    if chosen.run_id:
+        log.require_run(chosen.run_id)
     calls = log.calls(chosen.run_id, all_runs=chosen.run_id is None)
     kept = [c for c in calls if chosen.keeps(c)]
     return kept[-chosen.limit:] if chosen.limit else kept
@@ -108,10 +117,11 @@ def calls_table(calls: list[Call], *, width: int | None = None) -> str:
         style = "red" if failed(call) else None
         table.add_row(*("" if row[k] is None else str(row[k]) for k in (
             "id", "time", "scenario", "method", "path", "status", "code", "meaning", "ms")), style=style)
-    return _render(table, width) if calls else "(no calls match)\n"
+    return render(table, width) if calls else "(no calls match)\n"
 
 
-def _render(renderable: Any, width: int | None) -> str:
+def render(renderable: Any, width: int | None = None) -> str:
+    """A rich table (or any renderable) as plain text, ``width`` columns wide (default 160)."""
     from rich.console import Console
 
     out = StringIO()
@@ -148,7 +158,7 @@ def side_by_side(call: Call, *, width: int | None = None) -> str:
     table.add_column("request", overflow="fold", ratio=1)
     table.add_column("response", overflow="fold", ratio=1)
     table.add_row(request, response)
-    return _render(table, width)
+    return render(table, width)
 
 
 def call_page(call: Call) -> str:
@@ -245,10 +255,10 @@ def _fault(kind: str, default_api: str) -> Callable[[SandboxAdmin, list[str]], t
 
 def _clock(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
     text = args[0] if args else ""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if not (text[:1] == "+" and text[-1:] in units and text[1:-1].isdigit()):
+    span = span_seconds(text[1:]) if text[:1] == "+" else None
+    if span is None:
         raise ValidationError(f"usage: ovo-nb trigger clock +16m (s, m, h or d); got {text!r}.")
-    now = admin.advance_clock(int(text[1:-1]) * units[text[-1]])
+    now = admin.advance_clock(span)
     return (f"OVO's business time moved {text} to {now.isoformat(timespec='seconds')}",
             "business time never goes back: start the sandbox with a fresh --state to begin again")
 
@@ -374,4 +384,4 @@ def replay_table(result: Replay, *, width: int | None = None) -> str:
     for call, label in ((result.original, "original"), (result.again, "replay")):
         table.add_column(f"{label}: call {call.id} · {call.started_at}", overflow="fold", ratio=1)
     table.add_row(*(_sides(call)[1] for call in (result.original, result.again)))
-    return _render(table, width)
+    return render(table, width)
