@@ -220,7 +220,7 @@ class Table:
     durations: tuple[str, ...] = ()
 
     def _formatters(self) -> dict[str, Any]:
-        formats: dict[str, Any] = {c: _amount for c in self.amounts}
+        formats: dict[str, Any] = {c: amount_text for c in self.amounts}
         formats.update({c: duration for c in self.durations})
         return formats
 
@@ -240,7 +240,8 @@ class Table:
         return str(shown.to_string(index=False, max_colwidth=None))
 
 
-def _amount(value: Any) -> str:
+def amount_text(value: Any) -> str:
+    """IDR as people read it: ``1,500,000.50``; empty for no value."""
     if value is None or value == "" or value != value:
         return ""
     return f"{Decimal(str(value)):,.2f}"

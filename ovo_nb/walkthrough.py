@@ -26,7 +26,7 @@ from .errors import OvoApiError, OvoNbError, ValidationError
 from .flows import Ovo
 from .snap import JAKARTA
 from .tokens import TokenStatus
-from .views import Arrow, Card, Diagram, Table, arrows_from_calls, readable_table
+from .views import Arrow, Card, Diagram, Table, amount_text, arrows_from_calls, readable_table
 from .webview import parse_callback
 
 __all__ = ["StepResult", "Walkthrough"]
@@ -82,7 +82,7 @@ def _describe_callback(url: str) -> str:
 def _cell(value: Any) -> Any:
     """One value as a table cell people read: IDR with separators, times in Jakarta, lists joined."""
     if isinstance(value, Decimal):
-        return f"{value:,.2f}"
+        return amount_text(value)
     if isinstance(value, datetime):
         return value.astimezone(JAKARTA).strftime("%Y-%m-%d %H:%M:%S WIB")
     if isinstance(value, dict):
