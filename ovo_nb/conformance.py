@@ -15,10 +15,10 @@ import secrets
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ._escape import html_page
 from .calllog import PHONE_FIELDS, Call, CallLog
 from .errors import OvoApiError, OvoConnectionError, OvoNbError, ValidationError
 from .flows import Ovo
@@ -49,6 +49,18 @@ class CallComparison:
         return endpoint.name if endpoint else self.recorded.path
 
 
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Conformance {{ run_id }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}table{border-collapse:collapse}
+td,th{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;vertical-align:top}th{background:#f2f0f7}
+.diff td{background:#fdecec}</style></head><body><h1>Sandbox conformance of run {{ run_id }}</h1>
+<p>{{ differing }} of {{ total }} calls answered differently in the sandbox.</p>
+<table><tr><th>call</th><th>API</th><th>recorded</th><th>sandbox</th><th>differences</th></tr>
+{%- for r in rows %}<tr class="{{ 'diff' if r.differences else 'same' }}"><td>{{ r.id }}</td><td>{{ r.api }}</td>
+<td>{{ r.recorded }}</td><td>{{ r.replayed }}</td><td>{{ r.differences or 'same' }}</td></tr>{% endfor %}</table>
+</body></html>"""
+"""The conformance page: the run id (given on the command line) and every answer escaped by the template."""
+
+
 @dataclass
 class ConformanceReport:
     """Call by call: where the sandbox answered what the recorded environment answered, and where not."""
@@ -75,17 +87,10 @@ class ConformanceReport:
 
     def html(self) -> str:
         """The comparison as a self-contained page."""
-        rows = "".join(
-            f"<tr class=\"{'diff' if c.differences else 'same'}\"><td>{c.recorded.id}</td><td>{escape(c.api)}</td>"
-            f"<td>{escape(_answer(c.recorded))}</td><td>{escape(_answer(c.replayed))}</td>"
-            f"<td>{escape('; '.join(c.differences) or 'same')}</td></tr>" for c in self.calls)
-        return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Conformance {self.run_id}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;vertical-align:top}}th{{background:#f2f0f7}}
-.diff td{{background:#fdecec}}</style></head><body><h1>Sandbox conformance of run {escape(self.run_id)}</h1>
-<p>{len(self.differences)} of {len(self.calls)} calls answered differently in the sandbox.</p>
-<table><tr><th>call</th><th>API</th><th>recorded</th><th>sandbox</th><th>differences</th></tr>{rows}</table>
-</body></html>"""
+        return html_page(PAGE, run_id=self.run_id, differing=len(self.differences), total=len(self.calls),
+                         rows=[{"id": c.recorded.id, "api": c.api, "recorded": _answer(c.recorded),
+                                "replayed": _answer(c.replayed), "differences": "; ".join(c.differences)}
+                               for c in self.calls])
 
 
 def _answer(call: Call | None) -> str:

@@ -13,14 +13,17 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
-from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._escape import html_page, write_csv
 from ._files import RUN_DIR_ENV, RUN_ID_ENV, artefact_dir, project_root
 from .calllog import mask_msisdn, new_run_id
 from .errors import OvoNbError
 from .views import code_meaning
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir", "coerce_parameters",
            "find_notebooks", "project_root", "run_notebooks", "write_junit"]
@@ -303,14 +306,6 @@ def _executed(run_dir: Path, notebook: NotebookResult) -> tuple[dict[str, Any], 
     return {k: mask_msisdn(str(v)) if "phone" in k and v else v for k, v in used.items()}, refused
 
 
-def _notebook_row(notebook: NotebookResult, used: dict[str, Any]) -> str:
-    shown = ", ".join(f"{k}={v!r}" for k, v in used.items() if v not in ("", [], {}))
-    status = '<span class="ok">PASS</span>' if notebook.ok else '<span class="fail">FAIL</span>'
-    return (f'<tr><td><a href="{escape(notebook.notebook)}">{escape(notebook.notebook)}</a></td><td>{status}</td>'
-            f'<td class="num">{notebook.seconds:.1f} s</td><td><small>{escape(shown)}</small></td>'
-            f"<td>{escape(notebook.error)}</td></tr>")
-
-
 def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
     """``summary.json``, ``calls.csv`` (this run's calls, redacted) and a one-page ``summary.html``."""
     import pandas as pd
@@ -324,32 +319,48 @@ def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
             calls = log.to_frame()
     except OvoNbError:
         calls = pd.DataFrame(columns=["scenario", "method", "path", "status", "response_code", "latency_ms"])
-    calls.to_csv(result.run_dir / "calls.csv", encoding="utf-8-sig")
+    write_csv(calls, result.run_dir / "calls.csv", index=True)
     summary = {"run_id": result.run_id, "ok": result.ok, "python": sys.executable, "calls": len(calls),
                "notebooks": [asdict(n) for n in result.notebooks]}
     (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     ordered = sorted(result.notebooks, key=lambda n: n.ok)  # failures first
     executed = {n.notebook: _executed(result.run_dir, n) for n in ordered}
-    rows = "".join(_notebook_row(n, executed[n.notebook][0]) for n in ordered)
-    codes = calls["response_code"].fillna("").replace("", "no answer").value_counts()
-    code_rows = "".join(f"<tr><td><code>{escape(code)}</code></td><td>{escape(code_meaning(code))}</td>"
-                        f"<td class='num'>{count}</td></tr>" for code, count in codes.items())
-    refusals = [(n.notebook, text) for n in ordered for text in executed[n.notebook][1]]
-    refusal_rows = "".join(f"<tr><td>{escape(name)}</td><td><pre>{escape(text)}</pre></td></tr>"
-                           for name, text in refusals)
-    passed = sum(n.ok for n in result.notebooks)
-    html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb run {result.run_id}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e;max-width:1200px}}
-table{{border-collapse:collapse;margin:1rem 0}}td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;
-vertical-align:top}}th{{background:#f2f0f7}}.num{{text-align:right}}pre{{margin:0;white-space:pre-wrap}}
-.ok{{color:#176b2c;font-weight:600}}.fail{{color:#9b1c1c;font-weight:600}}code{{white-space:nowrap}}</style></head><body>
-<h1>ovo-nb run {escape(result.run_id)}</h1>
-<p class="{'ok' if result.ok else 'fail'}">{passed} of {len(result.notebooks)} notebooks passed; {len(calls)} calls
+    (result.run_dir / "summary.html").write_text(_summary_html(result, calls, ordered, executed), encoding="utf-8")
+
+
+SUMMARY_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb run {{ run_id }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e;max-width:1200px}
+table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;
+vertical-align:top}th{background:#f2f0f7}.num{text-align:right}pre{margin:0;white-space:pre-wrap}
+.ok{color:#176b2c;font-weight:600}.fail{color:#9b1c1c;font-weight:600}code{white-space:nowrap}</style></head><body>
+<h1>ovo-nb run {{ run_id }}</h1>
+<p class="{{ 'ok' if ok else 'fail' }}">{{ passed }} of {{ notebooks|length }} notebooks passed; {{ calls }} calls
 (<a href="calls.csv">calls.csv</a>, redacted).</p>
 <h2>Notebooks</h2><table><tr><th>notebook</th><th>result</th><th>duration</th><th>parameters</th><th>error</th></tr>
-{rows}</table>
+{%- for n in notebooks %}
+<tr><td><a href="./{{ n.notebook|urlencode }}">{{ n.notebook }}</a></td><td>{% if n.ok %}<span class="ok">PASS</span>
+{%- else %}<span class="fail">FAIL</span>{% endif %}</td><td class="num">{{ '%.1f' % n.seconds }} s</td>
+<td><small>{{ n.parameters }}</small></td><td>{{ n.error }}</td></tr>
+{%- endfor %}</table>
 <h2>Refusals shown in the notebooks</h2>
-{f"<table><tr><th>notebook</th><th>step</th></tr>{refusal_rows}</table>" if refusals else "<p>None.</p>"}
-<h2>SNAP response codes seen</h2><table><tr><th>code</th><th>meaning</th><th>calls</th></tr>{code_rows}</table>
+{% if refusals %}<table><tr><th>notebook</th><th>step</th></tr>
+{%- for name, text in refusals %}<tr><td>{{ name }}</td><td><pre>{{ text }}</pre></td></tr>{% endfor %}</table>
+{%- else %}<p>None.</p>{% endif %}
+<h2>SNAP response codes seen</h2><table><tr><th>code</th><th>meaning</th><th>calls</th></tr>
+{%- for code, meaning, count in codes %}<tr><td><code>{{ code }}</code></td><td>{{ meaning }}</td>
+<td class="num">{{ count }}</td></tr>{% endfor %}</table>
 </body></html>"""
-    (result.run_dir / "summary.html").write_text(html)
+"""The run's page: every value (notebook names, parameters, errors, refusals) escaped by the template."""
+
+
+def _summary_html(result: RunResult, calls: pd.DataFrame, ordered: list[NotebookResult],
+                  executed: Mapping[str, tuple[dict[str, Any], list[str]]]) -> str:
+    """``summary.html``: each notebook (failures first) with its parameters, the refusals shown, the codes seen."""
+    notebooks = [{"notebook": n.notebook, "ok": n.ok, "seconds": n.seconds, "error": n.error,
+                  "parameters": ", ".join(f"{k}={v!r}" for k, v in executed[n.notebook][0].items()
+                                          if v not in ("", [], {}))} for n in ordered]
+    codes = calls["response_code"].fillna("").replace("", "no answer").value_counts()
+    return html_page(SUMMARY_PAGE, run_id=result.run_id, ok=result.ok, passed=sum(n.ok for n in result.notebooks),
+                     notebooks=notebooks, calls=len(calls),
+                     refusals=[(n.notebook, text) for n in ordered for text in executed[n.notebook][1]],
+                     codes=[(code, code_meaning(str(code)), count) for code, count in codes.items()])

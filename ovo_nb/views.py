@@ -14,11 +14,13 @@ from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ._escape import html_table
 from .calllog import PHONE_FIELDS, mask_msisdn
 from .snap import match_endpoint, parse_response_code, response_message
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pandas.io.formats.style import Styler
 
     from .calllog import Call
 
@@ -225,11 +227,12 @@ class Table:
         return formats
 
     def _repr_html_(self) -> str:
-        styler = self.frame.style.format(self._formatters(), na_rep="").hide(axis="index")
-        if self.amounts:
-            styler = styler.set_properties(subset=list(self.amounts), **{"text-align": "right"})
-        styler = styler.set_table_styles([{"selector": "td, th", "props": "white-space: nowrap; padding: 2px 8px"}])
-        return str(styler.to_html())
+        def style(styler: Styler) -> Styler:
+            if self.amounts:
+                styler = styler.set_properties(subset=list(self.amounts), **{"text-align": "right"})
+            return styler.set_table_styles([{"selector": "td, th", "props": "white-space: nowrap; padding: 2px 8px"}])
+
+        return str(html_table(self.frame, self._formatters(), style=style))
 
     def __repr__(self) -> str:
         if self.frame.empty:
