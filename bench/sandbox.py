@@ -8,14 +8,16 @@ endpoint served by the same HTTP server class in the same run (target: at least 
 signature verification and SQLite persistence on.
 
 Hostile input, against a sandbox server in its own process: the peak memory one 1 MB and one
-20 MB request add to it (target: at most 20 MB each; the 20 MB one is refused unread), and the
+20 MB request add to it (target: at most 20 MB each; the 20 MB one is refused unread), the
 answer time of a normal request while 200 idle connections are held, next to the same request
-with none held.
+with none held, and while 500 clients trickle their requests a byte every half second (slowloris:
+they hold descriptors, never workers; target: p99 under 100 ms), with how many stayed held.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import socket
@@ -96,10 +98,65 @@ def hostile(folder: Path, balance: Any) -> dict[str, float]:
             finally:
                 for sock in idle:
                     sock.close()
+            figures.update(trickle(host, int(port), lambda: balance(client, url)))
     finally:
         process.stdin.close()  # type: ignore[union-attr]
         process.wait(timeout=10)
     return figures
+
+
+TRICKLE_HEAD = (b"POST /OVOSNAP/v2.0/balance-inquiry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 2\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n{}")
+
+
+def unanswered(sock: socket.socket) -> bool:
+    """Open, and nothing came back yet (a slow client is answered 408 only at its request deadline)."""
+    sock.setblocking(False)
+    try:
+        sock.recv(1)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def trickle(host: str, port: int, request: Any, connections: int = 500) -> dict[str, float]:
+    """Normal requests while ``connections`` clients send a request a byte at a time (slowloris)."""
+    held = [socket.create_connection((host, port)) for _ in range(connections)]
+    stop = threading.Event()
+
+    def drip() -> None:
+        position = 0
+        while not stop.is_set() and position < len(TRICKLE_HEAD):
+            for sock in held:
+                with contextlib.suppress(OSError):
+                    sock.send(TRICKLE_HEAD[position:position + 1])
+            position += 1
+            stop.wait(0.5)
+
+    dripping = threading.Thread(target=drip)
+    dripping.start()
+    try:
+        time.sleep(0.5)
+        times = []
+        until = time.perf_counter() + 3.0
+        while time.perf_counter() < until:
+            started = time.perf_counter()
+            assert request().status_code == 200
+            times.append((time.perf_counter() - started) * 1000)
+        still = sum(unanswered(sock) for sock in held)
+    finally:
+        stop.set()
+        dripping.join()
+        for sock in held:
+            sock.close()
+    times.sort()
+    return {f"trickling connections held during the measurement (of {connections})": still,
+            f"answer time, {connections} trickling connections held (median ms)": statistics.median(times),
+            f"answer time, {connections} trickling connections held (p99 ms, target < 100)":
+                times[min(len(times) - 1, int(len(times) * 0.99))],
+            f"answer time, {connections} trickling connections held (max ms)": times[-1]}
 
 
 def rate(work: Any, seconds: float, threads: int = 1) -> float:

@@ -199,8 +199,14 @@ RULES: tuple[Rule, ...] = (
          "strict mode keeps only the minified form", "gateway.Call.tolerate"),
     Rule("HOSTILE-BODY", "A body over 1 MB is refused 413 before it is read; nesting deeper than 32 is 400xx00",
          "product: servers answer hostile input in bounded time and memory", "_types.MAX_BODY_BYTES, MAX_JSON_DEPTH"),
-    Rule("HOSTILE-FRAMING", "Broken HTTP framing is answered in SNAP JSON: 400, 405, 408, 411, 413, 431",
-         "product: servers answer hostile input in bounded time and memory", "server.SandboxServer"),
+    Rule("HOSTILE-FRAMING", "Broken HTTP framing is answered in SNAP JSON: 400, 405, 408, 411, 413, 431; "
+         "Content-Length with Transfer-Encoding is 400 and the connection closed, so nothing is smuggled after it",
+         "product: servers answer hostile input in bounded time and memory; RFC 9112 6.1",
+         "server.SandboxServer._check_head"),
+    Rule("HOSTILE-SLOW", "Slow, trickling and idle clients hold a descriptor, never a worker: each request is read "
+         "whole (within 10 s of its first byte, else 408) before a worker sees it; bodies held at once are capped "
+         "(503); at the descriptor limit a new client is answered 503 at once",
+         "product: servers answer hostile input in bounded time and memory", "server.SandboxServer (selector)"),
     Rule("HOSTILE-ADMIN", "Admin and config fields are typed and bounded: 'false' is not true, a string is not a "
          "list, the clock moves at most ten years", "product: bad input gets a clear error",
          "admin.read_body, MAX_CLOCK_ADVANCE_SECONDS"),
