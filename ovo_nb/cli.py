@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--since", default=None, help="a span (15m, 2h, 1d) or an ISO time")
     calls.add_argument("--limit", type=int, default=50, help="the newest N calls (default: 50)")
     calls.add_argument("--json", action="store_true", help="one JSON object per line")
-    calls.add_argument("--follow", action="store_true", help="keep printing new calls as they are logged")
+    calls.add_argument("--follow", action="store_true", help="keep printing new calls, each once its answer arrives")
     calls.add_argument("--reveal", action="store_true", help="with show: full headers (tokens unmasked)")
     calls.add_argument("--html", default=None, help="with show: write the side by side as an HTML page")
     calls.set_defaults(handler=_calls)

@@ -667,10 +667,10 @@ def decrypt_key_bin(key_bin_enc: bytes, private_key: rsa.RSAPrivateKey) -> bytes
         )
     try:
         return private_key.decrypt(key_bin_enc, asymmetric_padding.PKCS1v15())
-    except ValueError:
+    except ValueError:  # a block larger than this key's modulus; any other wrong key decrypts to noise instead
         raise CredentialError(
-            f"key.bin.enc does not decrypt with the private key {fingerprint(private_key)}: OVO encrypted it "
-            "to another public key. Compare this fingerprint with the key you sent OVO."
+            f"key.bin.enc does not decrypt: OVO encrypted it to another public key (this private key is "
+            f"{fingerprint(private_key)}; compare it with the key you sent OVO)."
         ) from None
 
 

@@ -181,24 +181,44 @@ def call_page(call: Call) -> str:
                      response=response)
 
 
-def follow(log: CallLog, chosen: CallFilter, *, interval: float = 0.5,
-           stop: Callable[[], bool] = lambda: False) -> Iterator[Call]:
-    """New calls as they are logged, like ``tail -f``: first the last ``limit``, then each new one."""
+def answered(call: Call) -> bool:
+    """Whether the call log holds the call's outcome: an answer, or the error that took its place."""
+    return call.status is not None or call.error is not None
+
+
+def follow(log: CallLog, chosen: CallFilter, *, interval: float = 0.5, stop: Callable[[], bool] = lambda: False,
+           stale_after: float = 120.0) -> Iterator[Call]:
+    """New calls as they are answered, like ``tail -f``: first the last ``limit``, then each new one.
+
+    A call is logged before it is sent; it is shown once its answer (or its error) is logged too, so
+    every row carries its status and SNAP code. One still unanswered after ``stale_after`` seconds
+    (the process that made it died) is shown as it stands, never held back for good.
+    """
+    pending: dict[int, float] = {}
     seen = 0
+
+    def ready(call: Call) -> bool:
+        if answered(call) or time.monotonic() - pending.setdefault(call.id, time.monotonic()) > stale_after:
+            pending.pop(call.id, None)
+            return True
+        return False
+
     for call in select_calls(log, chosen):
         seen = call.id
-        yield call
+        if ready(call):
+            yield call
     newer = CallFilter(chosen.run_id, chosen.failed, chosen.api, chosen.since, None)
     while not stop():
+        waiting = [log.get(call_id) for call_id in sorted(pending)]
         fresh = log.calls(chosen.run_id, all_runs=chosen.run_id is None, after=seen)
-        for call in fresh:
-            seen = call.id
-            if newer.keeps(call):
+        seen = fresh[-1].id if fresh else seen
+        shown = 0
+        for call in (*waiting, *fresh):
+            if ready(call) and newer.keeps(call):
+                shown += 1
                 yield call
-        if not fresh:
+        if not shown:
             time.sleep(interval)
-
-
 
 
 # ----------------------------------------------------------------------------- triggers
