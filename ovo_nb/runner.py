@@ -190,7 +190,8 @@ def run_notebooks(
             SecretBox.default()  # the vault key and the sandbox's partner are made here, once, not raced for
             open_environment(str(parameters.get("profile") or "") or None).close()
 
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_die_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 futures = []
                 for path, task in zip(notebooks, work, strict=True):
                     on_start(path)
@@ -207,6 +208,32 @@ def run_notebooks(
     result = RunResult(run_id, run_dir, results)
     _write_reports(result, parameters)
     return result
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a worker process: end when ``parent`` does, even killed with SIGKILL, so a killed ``ovo-nb run`` leaves
+    nothing behind (and no one holding its output pipe). Its kernel follows it (ipykernel watches its parent),
+    and multiprocessing's resource tracker exits once no process holds its pipe.
+
+    Linux delivers SIGKILL on the parent's death (PR_SET_PDEATHSIG); elsewhere a thread watches the parent.
+    """
+    import signal
+    import threading
+
+    if sys.platform == "linux":
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="ovo-nb-parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
 
 
 def _execute(path: str, output: str, parameters: dict[str, Any], cwd: str, progress: bool,
