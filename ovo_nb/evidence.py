@@ -69,7 +69,7 @@ def _customer(ovo: Ovo, ctx: dict[str, Any], *, cash: str = "5000000") -> str:
     """A bound customer for this evidence run (a fresh one in the sandbox)."""
     if "phone" not in ctx:
         if ovo.sandbox is not None:
-            phone = ovo.sandbox.add_customer("081500000000", name="Evidence", cash=cash)
+            phone = ovo.sandbox.add_customer("081500000000", name="Evidence", cash=cash, replace=True)
         else:
             phone = str(ctx.get("stage_phone") or "")
             if not phone:
@@ -87,13 +87,13 @@ def _paid(ovo: Ovo, ctx: dict[str, Any]) -> str:
 
 
 def _binding_positive(ovo: Ovo, ctx: dict[str, Any]) -> None:
-    phone = ovo.sandbox.add_customer("081600000001", cash="100000") if ovo.sandbox else ctx["stage_phone"]
+    phone = ovo.sandbox.add_customer("081600000001", cash="100000", replace=True) if ovo.sandbox else ctx["stage_phone"]
     ovo.lookup(phone)
     ovo.client.account_binding(phone, ovo.ledger.new_reference("BIND"))
 
 
 def _binding_bad_signature(ovo: Ovo, ctx: dict[str, Any]) -> None:
-    phone = ovo.sandbox.add_customer("081600000002", cash="100000") if ovo.sandbox else ctx["stage_phone"]
+    phone = ovo.sandbox.add_customer("081600000002", cash="100000", replace=True) if ovo.sandbox else ctx["stage_phone"]
     ovo.lookup(phone)
     request = ovo.client.builder.build("account_binding", {"partnerReferenceNo": ovo.ledger.new_reference("BIND"),
                                                            "phoneNo": phone, "merchantId": ovo.profile.merchant_id})
@@ -102,7 +102,7 @@ def _binding_bad_signature(ovo: Ovo, ctx: dict[str, Any]) -> None:
 
 
 def _unbinding_positive(ovo: Ovo, ctx: dict[str, Any]) -> None:
-    phone = ovo.sandbox.add_customer("081600000003", cash="100000") if ovo.sandbox else ctx["stage_phone"]
+    phone = ovo.sandbox.add_customer("081600000003", cash="100000", replace=True) if ovo.sandbox else ctx["stage_phone"]
     ovo.bind(phone)
     ovo.unbind(phone)
 

@@ -33,6 +33,10 @@ RULES: tuple[Rule, ...] = (
          "signature error)", "sandbox/gateway.py PRE_STATE_STEPS, IN_STATE_STEPS"),
     Rule("GW-BODY-JSON", "A SNAP POST body is one JSON object; anything else is 400xx00",
          "SPEC: body parses -> ...; ASPI 400xx00 'message parsing failed'", "gateway.parse_body"),
+    Rule("GW-BODY-UNIQUE-KEYS", "A JSON body naming a key twice in one object ('amount' 1.00, then 5000000.00) is "
+         "400xx00 naming the key, never read as one of its values; admin bodies likewise (400)",
+         "RFC 8259 4: names within an object SHOULD be unique, and parsers differ on which value wins; product: "
+         "hostile input", "_types.read_json"),
     Rule("GW-HEADERS", "X-TIMESTAMP, X-SIGNATURE and X-CLIENT-KEY (token APIs) or X-PARTNER-ID are required: "
          "400xx02", "SPEC: Headers; required signature headers present", "gateway.signature_headers"),
     Rule("GW-TIMESTAMP-FORMAT", "X-TIMESTAMP is yyyy-MM-ddTHH:mm:ss[.SSS]+07:00 (Jakarta); malformed is 400xx01, "
@@ -210,6 +214,10 @@ RULES: tuple[Rule, ...] = (
     Rule("HOSTILE-ADMIN", "Admin and config fields are typed and bounded: 'false' is not true, a string is not a "
          "list, the clock moves at most ten years", "product: bad input gets a clear error",
          "admin.read_body, MAX_CLOCK_ADVANCE_SECONDS"),
+    Rule("ADMIN-REPLACE", "POST of an existing customer is 409 unless the body says \"replace\": true; a replace "
+         "writes each balance change to her ledger as an ADJUST entry, so her balance equals her movements",
+         "product: the sandbox's books balance (the soak checks every balance against its movements)",
+         "ops.add_customer"),
 )
 """The catalogue, in the order SNAP_SPEC and the FAQ present the rules."""
 

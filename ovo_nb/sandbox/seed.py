@@ -163,7 +163,7 @@ def apply_config(sandbox: Sandbox, path: str | Path, folder: Path | None = None)
             customer["phone"], name=customer.get("name", ""), cash=customer.get("cash", "0"),
             points=customer.get("points", "0"), pin=customer.get("pin", SANDBOX_TEST_PIN),
             status=customer.get("status", "ACTIVE"), registered=customer.get("registered", True),
-            pin_locked=customer.get("pin_locked", False))
+            pin_locked=customer.get("pin_locked", False), replace=True)  # the file says how she is: it wins
         created.append(f"customer {phone}")
     return created
 
