@@ -44,8 +44,10 @@ class _Tags(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.problems: list[str] = []
         self.text: list[str] = []
+        self.shape: list[tuple[str, tuple[str, ...]]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.shape.append((tag, tuple(sorted(name for name, _ in attrs))))
         if tag in RUNS or (tag == "meta" and any(name == "http-equiv" for name, _ in attrs)):
             self.problems.append(f"<{tag}>")
         for name, value in attrs:
@@ -65,6 +67,14 @@ def html_problems(page: str) -> list[str]:
     parser.feed(page)
     parser.close()
     return parser.problems
+
+
+def html_shape(page: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Every element and its attribute names, in order: what text, escaped, can never change."""
+    parser = _Tags()
+    parser.feed(page)
+    parser.close()
+    return parser.shape
 
 
 def html_text(page: str) -> str:

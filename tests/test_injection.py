@@ -20,6 +20,7 @@ from payloads import (
     csv_cells,
     csv_problems,
     html_problems,
+    html_shape,
     in_xlsx,
     shows,
     xlsx_cells,
@@ -121,6 +122,20 @@ def test_notebook_tables_cards_diagrams_and_charts_escape_payloads() -> None:
     pieces.append(Chart(pd.DataFrame({p: [1.0] for p in PAYLOADS}, index=list(PAYLOADS[:1])), title=PAYLOADS[1]).svg())
     for piece in pieces:
         assert html_problems(piece) == [], piece
+
+
+def test_the_sandbox_webview_pages_escape_payloads() -> None:
+    from ovo_nb.sandbox.pages import callback_page, code_page, message_page
+
+    def pages(text: str) -> list[str]:
+        return [code_page(text, text, "PIN", "/cellblockui/partner/activation?x=" + text, error=text, notice=text),
+                message_page(text, text), callback_page(text, text, "https://partner.example.com/cb?" + text)]
+
+    plain = [html_shape(page) for page in pages("plain words")]  # the pages' own form, button and copy script
+    for text in PAYLOADS:
+        hostile = pages(text)
+        assert [html_shape(page) for page in hostile] == plain  # the text added no element and no attribute
+        assert all(shows(page, text) for page in hostile)
 
 
 def _call(call_id: int, text: str) -> Call:
@@ -225,6 +240,13 @@ def test_no_generated_page_or_sheet_ever_holds_an_active_payload(tmp_path: Path,
     assert html_problems(page) == [] and all(shows(page, t) for t in texts)
     results = [ScenarioResult(Scenario(t, "debit_status", t, "2005500", t, lambda o, c: None), t, c, t)
                for t, c in zip(texts, calls, strict=True)]
+    from ovo_nb.sandbox.pages import callback_page, code_page, message_page
+
+    plain = [html_shape(page) for page in (code_page("x", "x", "OTP", "x", error="x"), message_page("x", "x"),
+                                             callback_page("x", "x", "x"))]
+    for text in texts:
+        assert [html_shape(page) for page in (code_page(text, text, "OTP", text, error=text), message_page(text, text),
+                                              callback_page(text, text, text))] == plain
     devsite = write_devsite_report(results, folder, environment=texts[-1])
     assert html_problems(devsite["devsite_summary.html"].read_text()) == []
     assert xlsx_problems(devsite["devsite_summary.xlsx"]) == []

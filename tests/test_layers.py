@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ovo_nb"
-SANDBOX_MAY_IMPORT = {"errors", "snap", "signing", "testbed", "_files", "secretbox", "keys"}
+SANDBOX_MAY_IMPORT = {"errors", "snap", "signing", "testbed", "_files", "_escape", "secretbox", "keys"}
 """L0 (the wire vocabulary) and L1 (files, keys): everything the sandbox may share with the client."""
 
 
