@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,23 +122,35 @@ def unanswered(sock: socket.socket) -> bool:
     return False
 
 
-def trickle(host: str, port: int, request: Any, connections: int = 500) -> dict[str, float]:
-    """Normal requests while ``connections`` clients send a request a byte at a time (slowloris)."""
+@contextlib.contextmanager
+def trickling(host: str, port: int, connections: int, head: bytes = TRICKLE_HEAD,
+              every: float = 0.5) -> Iterator[list[socket.socket]]:
+    """``connections`` clients sending ``head`` one byte per ``every`` seconds each (slowloris), while inside."""
     held = [socket.create_connection((host, port)) for _ in range(connections)]
     stop = threading.Event()
 
     def drip() -> None:
-        position = 0
-        while not stop.is_set() and position < len(TRICKLE_HEAD):
+        for position in range(len(head)):
             for sock in held:
                 with contextlib.suppress(OSError):
-                    sock.send(TRICKLE_HEAD[position:position + 1])
-            position += 1
-            stop.wait(0.5)
+                    sock.send(head[position:position + 1])
+            if stop.wait(every):
+                return
 
     dripping = threading.Thread(target=drip)
     dripping.start()
     try:
+        yield held
+    finally:
+        stop.set()
+        dripping.join()
+        for sock in held:
+            sock.close()
+
+
+def trickle(host: str, port: int, request: Any, connections: int = 500) -> dict[str, float]:
+    """Normal requests while ``connections`` clients send a request a byte at a time (slowloris)."""
+    with trickling(host, port, connections) as held:
         time.sleep(0.5)
         times = []
         until = time.perf_counter() + 3.0
@@ -146,17 +159,12 @@ def trickle(host: str, port: int, request: Any, connections: int = 500) -> dict[
             assert request().status_code == 200
             times.append((time.perf_counter() - started) * 1000)
         still = sum(unanswered(sock) for sock in held)
-    finally:
-        stop.set()
-        dripping.join()
-        for sock in held:
-            sock.close()
     times.sort()
-    return {f"trickling connections held during the measurement (of {connections})": still,
-            f"answer time, {connections} trickling connections held (median ms)": statistics.median(times),
-            f"answer time, {connections} trickling connections held (p99 ms, target < 100)":
+    return {f"trickling connections still held at the end (of {connections})": still,
+            f"answer time, {connections} trickling held (median ms)": statistics.median(times),
+            f"answer time, {connections} trickling held (p99 ms, target < 100)":
                 times[min(len(times) - 1, int(len(times) * 0.99))],
-            f"answer time, {connections} trickling connections held (max ms)": times[-1]}
+            f"answer time, {connections} trickling held (max ms)": times[-1]}
 
 
 def rate(work: Any, seconds: float, threads: int = 1) -> float:

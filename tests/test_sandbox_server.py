@@ -367,30 +367,11 @@ def test_at_the_descriptor_limit_the_server_sheds_load_without_spinning(tmp_path
 @pytest.mark.rule("HOSTILE-SLOW")
 def test_trickling_connections_cost_descriptors_not_workers(h: Harness) -> None:
     """500 clients sending a request a byte at a time hold no worker: a normal request is answered at once."""
+    from bench.sandbox import trickling, unanswered
+
     with SandboxServer(h.sandbox, workers=4) as server:
         host, port = server.url.removeprefix("http://").split(":")
-        head = b"POST /OVOSNAP/v2.0/balance-inquiry HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX-Slow: "
-        trickling = []
-        for _ in range(500):
-            sock = socket.create_connection((host, int(port)))
-            sock.sendall(head[:1])
-            trickling.append(sock)
-        stop = False
-
-        def trickle() -> None:
-            position = 1
-            while not stop and position < len(head):
-                for sock in trickling:
-                    with contextlib.suppress(OSError):
-                        sock.send(head[position:position + 1])
-                position += 1
-                time.sleep(0.05)
-
-        import threading
-
-        dripping = threading.Thread(target=trickle)
-        dripping.start()
-        try:
+        with trickling(host, int(port), 500, every=0.05) as held:
             time.sleep(0.3)
             slowest = 0.0
             with httpx.Client(timeout=5) as client:
@@ -399,12 +380,7 @@ def test_trickling_connections_cost_descriptors_not_workers(h: Harness) -> None:
                     assert client.get(f"{server.url}/_sandbox/clock").status_code == 200
                     slowest = max(slowest, time.monotonic() - started)
             assert slowest < 1.0, slowest  # the old server answered nothing until the trickle timed out (10 s)
-            assert sum(sock.fileno() != -1 for sock in trickling) == 500  # all still held open
-        finally:
-            stop = True
-            dripping.join()
-            for sock in trickling:
-                sock.close()
+            assert all(unanswered(sock) for sock in held)  # all 500 still held open, waiting
 
 
 SMUGGLED = (b"POST /OVOSNAP/v2.0/balance-inquiry HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
