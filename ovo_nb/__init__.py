@@ -158,7 +158,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
     from .webview import CallbackResult, WebviewCompleter, build_webview_url, parse_callback
     from .widgets import flow_panel
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(('Call', 'CallLog', 'LoggingTransport', 'as_curl', 'mask_msisdn', 'mask_token', 'new_run_id',),

@@ -14,17 +14,20 @@ __all__ = ["main"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .project import find_project
     from .runner import coerce_parameters, find_notebooks, run_notebooks, write_junit
 
-    chosen = find_notebooks(args.notebooks)
+    project = find_project()
+    chosen = find_notebooks(args.notebooks, project.notebooks)
     parameters = coerce_parameters(dict(args.parameter or []), chosen)
     total = len(chosen)
     started = iter(range(1, total + 1))
     if args.jobs < 1:
         raise ValidationError(f"--jobs {args.jobs}: give 1 or more.")
+    print(f"notebooks: {project.describe()}", flush=True)
     result = run_notebooks(
         args.notebooks, parameters=parameters, output_root=args.output, cell_timeout=args.timeout, jobs=args.jobs,
-        on_start=lambda path: print(f"[{next(started)}/{total}] running {path.name} ...", flush=True),
+        project=project, on_start=lambda path: print(f"[{next(started)}/{total}] running {path.name} ...", flush=True),
     )
     for notebook in result.notebooks:
         mark = "ok  " if notebook.ok else "FAIL"
@@ -195,9 +198,35 @@ def _conformance(args: argparse.Namespace) -> int:
     return 1 if report.differences else 0
 
 
+def _init(args: argparse.Namespace) -> int:
+    from .scaffold import init_project
+
+    result = init_project(args.folder, force=args.force)
+    for verb, names in (("wrote", result.written), ("replaced", result.replaced)):
+        for name in names:
+            print(f"{verb:<9} {name}")
+    for name in result.kept:
+        print(f"kept      {name}: it exists and differs from what ovo-nb would write (--force replaces it)")
+    if result.unchanged:
+        print(f"{len(result.unchanged)} file(s) already up to date")
+    where = "" if Path(args.folder).resolve() == Path.cwd() else f"cd {args.folder} && "
+    print(f"Project ready in {result.folder.resolve()}. Next: {where}ovo-nb run   (or: jupyter lab notebooks/)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="ovo-nb", description="OVO BI SNAP integration toolkit.")
+    parser.add_argument("--version", action="version",
+                        version=f"ovo-nb {__version__} (Python {sys.version.split()[0]}, {Path(__file__).parent})")
     commands = parser.add_subparsers(dest="command", required=True)
+    initialising = commands.add_parser("init", help="make a project of your own: the notebooks, a settings file, "
+                                                    ".gitignore, CI for GitHub and GitLab, a README")
+    initialising.add_argument("folder", nargs="?", default=".", help="the project folder (default: this one)")
+    initialising.add_argument("--force", action="store_true",
+                              help="replace files that differ from this version's (your changes are lost)")
+    initialising.set_defaults(handler=_init)
     run = commands.add_parser("run", help="execute the notebooks headless into outputs/<run-id>/")
     run.add_argument("notebooks", nargs="*", help="notebook names (default: all), e.g. key_setup")
     run.add_argument("--output", default=None, help="output root folder (default: outputs/)")

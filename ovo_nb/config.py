@@ -1,11 +1,18 @@
 """Profiles: which OVO to talk to, as whom, and where to keep state.
 
-Three profiles: ``sandbox`` (the default: the embedded OVO, no configuration at all),
-``stage`` and ``production``. Values come, later ones winning, from: built-in defaults,
-the credentials the key-setup notebook saved (``~/.ovo-nb/keys/<profile>/credentials.toml``),
-the ``[profiles.<name>]`` table of ``~/.ovo-nb/config.toml`` (or ``$OVO_NB_CONFIG``), and
-``OVO_NB_<NAME>`` environment variables (``OVO_NB_CLIENT_SECRET``, ``OVO_NB_BASE_URL``...).
-Secrets are never shown: ``repr`` masks them.
+Three profiles: ``sandbox`` (the embedded OVO, no configuration at all), ``stage`` and
+``production``. Which one: the name asked for, else ``$OVO_NB_PROFILE``, else the project's
+``profile`` (``ovo-nb.toml``), else ``sandbox``. Values come, later ones winning, from: built-in
+defaults, the credentials the key-setup notebook saved (``~/.ovo-nb/keys/<profile>/credentials.toml``),
+the ``[profiles.<name>]`` table of ``~/.ovo-nb/config.toml`` (or ``$OVO_NB_CONFIG``), the same table
+of the project's ``ovo-nb.toml`` (which may hold no secret: it is committed), ``OVO_NB_<NAME>``
+environment variables (``OVO_NB_CLIENT_SECRET``, ``OVO_NB_BASE_URL``...) and
+``OVO_NB_<PROFILE>_<NAME>`` ones for one profile only (``OVO_NB_STAGE_CLIENT_SECRET``).
+
+The partner-account variables (``OVO_NB_BASE_URL``, ``OVO_NB_CLIENT_ID``, ...) describe an account
+at OVO: the sandbox profile ignores them (its partner is the sandbox's own, and
+``$OVO_NB_SANDBOX_URL`` points it at a loopback sandbox), so exporting stage's settings never
+turns the sandbox into a half-configured stage. Secrets are never shown: ``repr`` masks them.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ._files import ovo_nb_home
 from .errors import ValidationError
 from .keys import PASSPHRASE_FILE, default_key_dir, load_private_key, resolve_passphrase
+from .project import find_project
 from .snap import PathStyle
 from .testbed import (
     DEFAULT_CALLBACK_URLS,
@@ -33,7 +41,7 @@ from .testbed import (
     sandbox_dir,
 )
 
-__all__ = ["PROFILES", "Profile", "load_profile"]
+__all__ = ["PROFILES", "Profile", "load_profile", "project_profile"]
 
 PROFILES = ("sandbox", "stage", "production")
 SANDBOX_URL = IN_PROCESS_URL
@@ -46,6 +54,10 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 }
 _SECRET_FIELDS = {"client_secret"}
 _LIST_FIELDS = {"callback_urls"}
+_ACCOUNT_FIELDS = {"base_url", "client_id", "client_secret", "merchant_id", "channel_id", "private_key_path",
+                   "callback_urls"}
+"""What identifies a partner account at OVO: the sandbox profile takes these from the sandbox, never from
+the generic ``OVO_NB_<NAME>`` variables meant for stage or production."""
 
 
 @dataclass(frozen=True)
@@ -140,13 +152,43 @@ def _merge(values: dict[str, Any], source: Mapping[str, Any], origin: str) -> No
             values[key] = _checked(key, value, origin)
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+def _from_env(env: Mapping[str, str], profile: str) -> dict[str, Any]:
+    """``OVO_NB_<NAME>`` (account settings not for the sandbox), then ``OVO_NB_<PROFILE>_<NAME>``."""
     values: dict[str, Any] = {}
-    for f in fields(Profile):
-        raw = env.get(f"OVO_NB_{f.name.upper()}")
-        if raw:
-            values[f.name] = _checked(f.name, raw, f"OVO_NB_{f.name.upper()}")
+    for prefix in ("OVO_NB_", f"OVO_NB_{profile.upper()}_"):
+        for f in fields(Profile):
+            if f.name == "name" or (prefix == "OVO_NB_" and profile == "sandbox" and f.name in _ACCOUNT_FIELDS):
+                continue
+            raw = env.get(f"{prefix}{f.name.upper()}")
+            if raw:
+                values[f.name] = _checked(f.name, raw, f"{prefix}{f.name.upper()}")
     return values
+
+
+def _section(path: Path, name: str, *, committed: bool) -> dict[str, Any]:
+    """``[profiles.<name>]`` of a settings file; a committed (project) file may not hold a secret."""
+    profiles = _read_toml(path).get("profiles", {})
+    section = profiles.get(name, {}) if isinstance(profiles, dict) else {}
+    if not isinstance(section, dict):
+        raise ValidationError(f"[profiles.{name}] in {path} must be a table of settings.")
+    leaked = sorted(_SECRET_FIELDS & set(section)) if committed else []
+    if leaked:
+        raise ValidationError(f"{leaked[0]} is set under [profiles.{name}] in {path}, a file committed with the "
+                              f"project: remove it, and set OVO_NB_{name.upper()}_{leaked[0].upper()} or keep it in "
+                              f"{default_key_dir(name) / 'credentials.toml'} (mode 0600) instead.")
+    return section
+
+
+def project_profile(env: Mapping[str, str] | None = None) -> str:
+    """The profile used when none is asked for: ``$OVO_NB_PROFILE``, else the project's ``profile``, else sandbox."""
+    env = os.environ if env is None else env
+    if env.get("OVO_NB_PROFILE"):
+        return env["OVO_NB_PROFILE"]
+    settings = find_project().settings
+    chosen = _read_toml(settings).get("profile", "sandbox") if settings else "sandbox"
+    if not isinstance(chosen, str) or chosen not in PROFILES:
+        raise ValidationError(f"profile in {settings} is {chosen!r}; choose one of {', '.join(PROFILES)}.")
+    return chosen
 
 
 def load_profile(
@@ -160,7 +202,7 @@ def load_profile(
     value and where to set it, and so does a value of the wrong type or outside its set.
     """
     env = os.environ if env is None else env
-    name = name or env.get("OVO_NB_PROFILE") or "sandbox"
+    name = name or project_profile(env)
     if name not in PROFILES:
         raise ValidationError(f"Unknown profile {name!r}; choose one of {', '.join(PROFILES)}.")
     values: dict[str, Any] = {**_DEFAULTS[name]}
@@ -178,19 +220,21 @@ def load_profile(
         _merge(values, _read_toml(credentials), str(credentials))
     config_path = Path(config_file or env.get("OVO_NB_CONFIG") or ovo_nb_home() / "config.toml").expanduser()
     if config_path.exists():
-        profiles = _read_toml(config_path).get("profiles", {})
-        section = profiles.get(name, {}) if isinstance(profiles, dict) else {}
-        if not isinstance(section, dict):
-            raise ValidationError(f"[profiles.{name}] in {config_path} must be a table of settings.")
-        _merge(values, section, f"[profiles.{name}] in {config_path}")
-    values.update(_from_env(env))
+        _merge(values, _section(config_path, name, committed=False), f"[profiles.{name}] in {config_path}")
+    settings = find_project().settings
+    if settings is not None:
+        _merge(values, _section(settings, name, committed=True), f"[profiles.{name}] in {settings}")
+    values.update(_from_env(env, name))
     values["state_dir"] = Path(values.get("state_dir") or ovo_nb_home() / "state" / name).expanduser()
     for required in ("client_id", "client_secret", "merchant_id"):
         if not values.get(required) and not (name == "sandbox" and required == "client_secret"):
+            where = settings or config_path
             raise ValidationError(
-                f"Profile {name!r} has no {required}. Run notebooks/01_key_setup.ipynb to decrypt OVO's credentials "
-                f"(they go to {credentials}), or set OVO_NB_{required.upper()}, or add {required} = \"...\" under "
-                f"[profiles.{name}] in {config_path}."
+                f"Profile {name!r} has no {required}. Run the key_setup notebook (`ovo-nb run key_setup --profile "
+                f"{name}` with OVO's files) to decrypt OVO's credentials (they go to {credentials}), or set "
+                f"OVO_NB_{required.upper()}" + ("" if required in _SECRET_FIELDS else
+                                                f", or add {required} = \"...\" under [profiles.{name}] in {where}")
+                + "."
             )
     values["private_key_path"] = Path(values["private_key_path"]).expanduser()
     values["callback_urls"] = tuple(values.get("callback_urls") or ())

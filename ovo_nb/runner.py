@@ -1,8 +1,9 @@
 """Run the notebooks headless with papermill, into ``outputs/<run-id>/``.
 
 Each notebook is executed in-process by ``papermill.execute_notebook`` with the kernel
-of the current environment, a per-cell timeout, and the project root as working
-directory. Notebooks learn where to put their artefacts from ``OVO_NB_RUN_DIR``.
+of the current environment, a per-cell timeout, and the folder the command ran in as working
+directory (relative paths in parameters mean what the user meant). The notebooks are the
+project's (:mod:`ovo_nb.project`); notebooks learn where to put their artefacts from ``OVO_NB_RUN_DIR``.
 """
 
 from __future__ import annotations
@@ -17,25 +18,28 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ._files import RUN_DIR_ENV, RUN_ID_ENV, artefact_dir, project_root
+from ._files import RUN_DIR_ENV, RUN_ID_ENV, artefact_dir
 from .calllog import mask_msisdn, new_run_id
 from .errors import OvoNbError
+from .project import Project, find_project
 from .views import code_meaning
 
 __all__ = ["RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir", "coerce_parameters",
-           "find_notebooks", "project_root", "run_notebooks", "write_junit"]
+           "find_notebooks", "run_notebooks", "write_junit"]
 
 CELL_TIMEOUT_SECONDS = 600
 KERNEL_NAME = "python3"
 
 
 def find_notebooks(names: Iterable[str] = (), folder: Path | None = None) -> list[Path]:
-    """The notebooks to run: all of ``notebooks/`` in order, or those matching ``names``.
+    """The notebooks to run: all of the project's notebooks folder in order, or those matching ``names``.
 
     A name matches a notebook by its file name, its stem, or its stem without the number
     prefix (``key_setup`` finds ``01_key_setup.ipynb``).
     """
-    folder = folder or project_root() / "notebooks"
+    folder = folder or find_project().notebooks
+    if not folder.is_dir():
+        raise OvoNbError(f"{folder} is missing: run `ovo-nb init` in the project again to restore the notebooks.")
     available = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith(("_", ".")))
     wanted = list(names)
     if not wanted:
@@ -136,17 +140,19 @@ def run_notebooks(
     progress: bool | None = None,
     on_start: Callable[[Path], None] | None = None,
     jobs: int = 1,
+    project: Project | None = None,
 ) -> RunResult:
     """Execute notebooks with papermill into ``<output_root>/<run-id>/``; never raises for a notebook.
 
     ``parameters`` go to every notebook that declares them. A name no chosen notebook
     declares is refused up front (papermill alone would only warn). ``jobs`` above 1 runs that
     many notebooks at once, each in its own process and kernel; the outputs are the same.
+    ``project`` (default: the one around the working folder) says which notebooks and where outputs go.
     """
     import papermill
 
-    root = project_root()
-    notebooks = find_notebooks(names, root / "notebooks")
+    project = project or find_project()
+    notebooks = find_notebooks(names, project.notebooks)
     parameters = dict(parameters or {})
     declared = {path: set(papermill.inspect_notebook(str(path))) for path in notebooks}
     unknown = set(parameters) - set().union(*declared.values())
@@ -154,7 +160,7 @@ def run_notebooks(
         raise OvoNbError(f"No chosen notebook has a parameter named {', '.join(sorted(unknown))}.")
     on_start = on_start or (lambda path: None)
     run_id = run_id or new_run_id()
-    run_dir = Path(output_root or root / "outputs") / run_id
+    run_dir = Path(output_root or project.outputs) / run_id
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -171,7 +177,7 @@ def run_notebooks(
     jobs = max(1, min(jobs, len(notebooks) or 1))
     try:
         work = [(str(path), str(run_dir / path.name), {k: v for k, v in parameters.items() if k in declared[path]},
-                 str(root), show_progress and jobs == 1, cell_timeout) for path in notebooks]
+                 str(Path.cwd()), show_progress and jobs == 1, cell_timeout) for path in notebooks]
         if jobs == 1:
             outcomes = []
             for path, task in zip(notebooks, work, strict=True):
