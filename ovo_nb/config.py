@@ -41,7 +41,7 @@ from .testbed import (
     sandbox_dir,
 )
 
-__all__ = ["PROFILES", "Profile", "load_profile", "project_profile"]
+__all__ = ["PROFILES", "Profile", "default_profile", "load_profile"]
 
 PROFILES = ("sandbox", "stage", "production")
 SANDBOX_URL = IN_PROCESS_URL
@@ -179,7 +179,7 @@ def _section(path: Path, name: str, *, committed: bool) -> dict[str, Any]:
     return section
 
 
-def project_profile(env: Mapping[str, str] | None = None) -> str:
+def default_profile(env: Mapping[str, str] | None = None) -> str:
     """The profile used when none is asked for: ``$OVO_NB_PROFILE``, else the project's ``profile``, else sandbox."""
     env = os.environ if env is None else env
     if env.get("OVO_NB_PROFILE"):
@@ -202,7 +202,7 @@ def load_profile(
     value and where to set it, and so does a value of the wrong type or outside its set.
     """
     env = os.environ if env is None else env
-    name = name or project_profile(env)
+    name = name or default_profile(env)
     if name not in PROFILES:
         raise ValidationError(f"Unknown profile {name!r}; choose one of {', '.join(PROFILES)}.")
     values: dict[str, Any] = {**_DEFAULTS[name]}

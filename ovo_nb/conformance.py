@@ -10,26 +10,36 @@ set of response fields.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
-import secrets
+import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html import escape
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .calllog import PHONE_FIELDS, Call, CallLog
+from .config import load_profile
 from .errors import OvoApiError, OvoConnectionError, OvoNbError, ValidationError
 from .flows import Ovo
 from .snap import match_endpoint
-from .testbed import SANDBOX_TEST_PIN
+from .testbed import IN_PROCESS_URL, SANDBOX_TEST_PIN
 from .views import code_meaning
 from .webview import build_webview_url, parse_callback
 from .workbench import render
 
-__all__ = ["CallComparison", "ConformanceReport", "conformance"]
+__all__ = ["CallComparison", "ConformanceReport", "conformance", "fresh_sandbox"]
 
+PARTNER_FIELDS: dict[str, Callable[[Ovo], str]] = {
+    "merchantId": lambda ovo: ovo.profile.merchant_id,
+    "url": lambda ovo: ovo.destination,
+}
+"""Body fields that name the recorded partner (its merchant id, its registered callback URLs): the sandbox
+partner's values replace them. The client id and channel and device ids travel in headers, made afresh."""
 HANDED_OUT = frozenset({"accessToken", "refreshToken", "linkageToken", "singleUseToken", "referenceNo", "refundNo",
                         "approvalCode"})
 """Answer fields whose values OVO makes up and later requests carry back: mapped recorded -> sandbox."""
@@ -135,10 +145,10 @@ class _Replayer:
     """Resends recorded calls to the sandbox, mapping customers and every value handed out."""
 
     def __init__(self, ovo: Ovo) -> None:
-        if ovo.sandbox is None or ovo.complete_webview is None:
-            raise ValidationError("Conformance replays against the sandbox in this process: open it with the "
-                                  "sandbox profile (and without OVO_NB_MANUAL_WEBVIEW).")
+        if ovo.sandbox is None:
+            raise ValidationError("Conformance replays against the sandbox: open it with the sandbox profile.")
         self.ovo = ovo
+        self.sandbox = ovo.sandbox
         self.values: dict[str, str] = {}
         self.owner: dict[str, str] = {}
         """Sandbox token -> the sandbox customer it belongs to."""
@@ -149,10 +159,14 @@ class _Replayer:
 
     def customer(self, phone: str) -> str:
         if phone not in self.values:
-            fresh = f"0812{secrets.randbelow(10**8):08d}"
-            assert self.ovo.sandbox is not None
-            self.values[phone] = self.ovo.sandbox.add_customer(fresh, name="Conformance", cash="100000000")
+            self.values[phone] = self.sandbox.new_customer(name="Conformance", cash="100000000")
         return self.values[phone]
+
+    def partner(self, recorded: Call) -> None:
+        """The recorded partner's client id (from its headers) stands for the sandbox partner's."""
+        for name, value in recorded.request_headers.items():
+            if name.lower() in ("x-partner-id", "x-client-key") and value not in self.values:
+                self.values[value] = self.ovo.profile.client_id
 
     def swap(self, value: Any, key: str = "") -> Any:
         if isinstance(value, dict):
@@ -160,6 +174,8 @@ class _Replayer:
         if isinstance(value, list):
             return [self.swap(v, key) for v in value]
         if isinstance(value, str):
+            if key in PARTNER_FIELDS:
+                return PARTNER_FIELDS[key](self.ovo)
             if key.lower() in PHONE_FIELDS:
                 return self.customer(value)
             if key in ("authCode", "code") and value not in self.values and self.codes:
@@ -171,6 +187,7 @@ class _Replayer:
         endpoint = match_endpoint(recorded.path)
         if endpoint is None:
             return None
+        self.partner(recorded)
         body = json.loads(recorded.request_body) if recorded.request_body.strip() else None
         query = {k: self.swap(v, k) for k, v in parse_qsl(urlsplit(recorded.url).query)}
         body = self.swap(body)
@@ -209,9 +226,8 @@ class _Replayer:
         url = build_webview_url(theirs, link, self.ovo.session.destination, state="conformance",
                                 registered=self.ovo.session.registered())
         codes = {"account_binding": (owner[-4:], SANDBOX_TEST_PIN), "account_unbinding": (owner[-4:],)}
-        assert self.ovo.complete_webview is not None
         try:
-            callback = parse_callback(self.ovo.complete_webview(url, *codes.get(api, (SANDBOX_TEST_PIN,))))
+            callback = parse_callback(self.sandbox.complete_webview(url, *codes.get(api, (SANDBOX_TEST_PIN,))))
         except OvoNbError:
             return  # the webview refused: later calls show it as differences
         self.codes.append((callback.auth_code, owner))
@@ -237,3 +253,12 @@ def conformance(log: CallLog, run_id: str, ovo: Ovo) -> ConformanceReport:
                                            _compare(recorded, replayed)))
     return report
 
+
+@contextlib.contextmanager
+def fresh_sandbox(sandbox_state: str | Path = ":memory:") -> Iterator[Ovo]:
+    """A sandbox in this process to replay against, its client state (call log, vault, ledger) in a
+    throw-away folder, and nothing taken from ``OVO_NB_*`` variables: they describe the recorded profile."""
+    with tempfile.TemporaryDirectory(prefix="ovo-nb-conformance-") as state:
+        profile = dataclasses.replace(load_profile("sandbox", env={}), base_url=IN_PROCESS_URL, state_dir=Path(state))
+        with Ovo.open(profile, sandbox_state=sandbox_state) as ovo:
+            yield ovo

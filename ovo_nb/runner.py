@@ -8,11 +8,13 @@ project's (:mod:`ovo_nb.project`); notebooks learn where to put their artefacts 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from html import escape
 from pathlib import Path
@@ -20,15 +22,18 @@ from typing import Any
 
 from ._files import RUN_DIR_ENV, RUN_ID_ENV, artefact_dir
 from .calllog import mask_msisdn, new_run_id
+from .config import PROFILES, default_profile
 from .errors import OvoNbError
+from .outcome import NotebookOutcome
 from .project import Project, find_project
 from .views import code_meaning
 
-__all__ = ["RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir", "coerce_parameters",
-           "find_notebooks", "run_notebooks", "write_junit"]
+__all__ = ["EXIT_CODES", "RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir",
+           "coerce_parameters", "find_notebooks", "resume_command", "run_notebooks", "write_junit"]
 
 CELL_TIMEOUT_SECONDS = 600
 KERNEL_NAME = "python3"
+PROFILE_ENV = "OVO_NB_PROFILE"
 
 
 def find_notebooks(names: Iterable[str] = (), folder: Path | None = None) -> list[Path]:
@@ -54,15 +59,44 @@ def find_notebooks(names: Iterable[str] = (), folder: Path | None = None) -> lis
     return chosen
 
 
+EXIT_CODES = {"passed": 0, "failed": 1, "waiting": 3, "skipped": 4}
+"""``ovo-nb run``'s exit code by the run's state (2 is a usage error, before anything ran)."""
+_SEVERITY = ("passed", "skipped", "waiting", "failed")
+"""A run is as bad as its worst notebook."""
+_LABELS = {"passed": "PASS", "failed": "FAIL", "waiting": "WAIT", "skipped": "SKIP"}
+
+
 @dataclass(frozen=True)
 class NotebookResult:
-    """How one notebook ended."""
+    """How one notebook ended, and where its calls went."""
 
     notebook: str
     output: str
-    ok: bool
+    state: str
+    """``passed``, ``failed``, ``waiting`` (for a customer's webview step) or ``skipped``."""
     seconds: float
     error: str = ""
+    """Why it did not pass, in one line (the failing cell, the skip's reason, what is left to do)."""
+    profile: str = ""
+    """The profile its calls went to; empty when it called no server."""
+    base_url: str = ""
+    resume: str = ""
+    """For ``waiting``: the command that resumes it (phone numbers masked here; the terminal shows them)."""
+    webview_file: str = ""
+    """For ``waiting``: the 0600 file in the state folder holding the webview URL to open."""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "passed"
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self.state]
+
+    @property
+    def where(self) -> str:
+        """Where its calls went, in words."""
+        return f"{self.profile} ({self.base_url})" if self.profile else "no server (offline)"
 
 
 @dataclass(frozen=True)
@@ -72,10 +106,29 @@ class RunResult:
     run_id: str
     run_dir: Path
     notebooks: list[NotebookResult]
+    profile: str = ""
+    """The profile asked for (``-p profile``, ``--profile``, ``$OVO_NB_PROFILE``, the project's, else sandbox)."""
+    source: str = ""
+    """Which notebooks ran, in words."""
+
+    @property
+    def state(self) -> str:
+        return max((n.state for n in self.notebooks), key=_SEVERITY.index, default="passed")
 
     @property
     def ok(self) -> bool:
-        return all(n.ok for n in self.notebooks)
+        return self.state == "passed"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.state]
+
+    def tally(self) -> str:
+        """``5 of 7 notebooks passed, 1 waiting for a customer, 1 skipped``."""
+        counts = {state: sum(n.state == state for n in self.notebooks) for state in _SEVERITY}
+        words = {"failed": "failed", "waiting": "waiting for a customer", "skipped": "skipped"}
+        extra = [f"{counts[s]} {words[s]}" for s in ("failed", "waiting", "skipped") if counts[s]]
+        return ", ".join([f"{counts['passed']} of {len(self.notebooks)} notebooks passed", *extra])
 
 
 def coerce_parameters(raw: Mapping[str, str], notebooks: Iterable[Path]) -> dict[str, Any]:
@@ -118,16 +171,18 @@ def coerce_parameters(raw: Mapping[str, str], notebooks: Iterable[Path]) -> dict
     return out
 
 
-def _describe_failure(exc: BaseException) -> str:
-    """One line naming the failing cell, the error type and its message."""
+def _describe_failure(exc: BaseException) -> tuple[str, str]:
+    """The failure in one line (the failing cell, the error type and its message), and the error's type."""
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(exc, PapermillExecutionError):
-        return f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}"
+        if exc.ename == "NotebookSkipped":
+            return str(exc.evalue), exc.ename
+        return f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}", exc.ename
     text = f"{type(exc).__name__}: {exc}"
     if "Kernel died" in text or "DeadKernelError" in text:
-        return f"the kernel died (out of memory or a crash in native code): {text}"
-    return text
+        return f"the kernel died (out of memory or a crash in native code): {text}", type(exc).__name__
+    return text, type(exc).__name__
 
 
 def run_notebooks(
@@ -141,6 +196,7 @@ def run_notebooks(
     on_start: Callable[[Path], None] | None = None,
     jobs: int = 1,
     project: Project | None = None,
+    profile: str | None = None,
 ) -> RunResult:
     """Execute notebooks with papermill into ``<output_root>/<run-id>/``; never raises for a notebook.
 
@@ -148,6 +204,9 @@ def run_notebooks(
     declares is refused up front (papermill alone would only warn). ``jobs`` above 1 runs that
     many notebooks at once, each in its own process and kernel; the outputs are the same.
     ``project`` (default: the one around the working folder) says which notebooks and where outputs go.
+    ``profile`` is the one the notebooks use unless a ``profile`` parameter says otherwise (default:
+    ``$OVO_NB_PROFILE``, the project's, else sandbox). A notebook whose calls went to another profile
+    than asked fails: a run is never green against the wrong OVO.
     """
     import papermill
 
@@ -158,6 +217,9 @@ def run_notebooks(
     unknown = set(parameters) - set().union(*declared.values())
     if unknown:
         raise OvoNbError(f"No chosen notebook has a parameter named {', '.join(sorted(unknown))}.")
+    asked = str(parameters.get("profile") or "") or profile or default_profile()
+    if asked not in PROFILES:
+        raise OvoNbError(f"Unknown profile {asked!r}; choose one of {', '.join(PROFILES)}.")
     on_start = on_start or (lambda path: None)
     run_id = run_id or new_run_id()
     run_dir = Path(output_root or project.outputs) / run_id
@@ -170,14 +232,11 @@ def run_notebooks(
         raise OvoNbError(f"Cannot write the run's outputs to {run_dir.parent} ({exc.strerror or exc}); choose a "
                          "writable folder with --output.") from None
     show_progress = progress if progress is not None else sys.stderr.isatty() and not os.environ.get("CI")
-    results: list[NotebookResult] = []
-    previous = {name: os.environ.get(name) for name in (RUN_DIR_ENV, RUN_ID_ENV)}
-    os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
-    os.environ[RUN_ID_ENV] = run_id
+    chosen = {path: {k: v for k, v in parameters.items() if k in declared[path]} for path in notebooks}
     jobs = max(1, min(jobs, len(notebooks) or 1))
-    try:
-        work = [(str(path), str(run_dir / path.name), {k: v for k, v in parameters.items() if k in declared[path]},
-                 str(Path.cwd()), show_progress and jobs == 1, cell_timeout) for path in notebooks]
+    with _environment({RUN_DIR_ENV: str(run_dir.resolve()), RUN_ID_ENV: run_id, PROFILE_ENV: asked}):
+        work = [(str(path), str(run_dir / path.name), chosen[path], str(Path.cwd()), show_progress and jobs == 1,
+                 cell_timeout) for path in notebooks]
         if jobs == 1:
             outcomes = []
             for path, task in zip(notebooks, work, strict=True):
@@ -191,7 +250,7 @@ def run_notebooks(
             from .secretbox import SecretBox
 
             SecretBox.default()  # the vault key and the sandbox's partner are made here, once, not raced for
-            open_environment(str(parameters.get("profile") or "") or None).close()
+            open_environment(asked).close()
 
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
                 futures = []
@@ -199,22 +258,75 @@ def run_notebooks(
                     on_start(path)
                     futures.append(pool.submit(_execute, *task))
                 outcomes = [future.result() for future in futures]
-        results.extend(NotebookResult(path.name, str(run_dir / path.name), ok, seconds, error)
-                       for path, (ok, seconds, error) in zip(notebooks, outcomes, strict=True))
+    results = [_verdict(path, run_dir / path.name, outcome, asked, chosen[path], profile)
+               for path, outcome in zip(notebooks, outcomes, strict=True)]
+    result = RunResult(run_id, run_dir, results, asked, project.describe())
+    _write_reports(result)
+    return result
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set variables for the kernels this run starts; restore them afterwards."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
     finally:
         for name, value in previous.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    result = RunResult(run_id, run_dir, results)
-    _write_reports(result, parameters)
-    return result
+
+
+def _verdict(path: Path, output: Path, executed: tuple[float, str, str], asked: str, parameters: Mapping[str, Any],
+             profile_option: str | None) -> NotebookResult:
+    """How one notebook ended: what it recorded of itself (:mod:`ovo_nb.outcome`), else how papermill ended."""
+    seconds, error, ename = executed
+    outcome = _read_outcome(output)
+    if outcome is None:
+        state = "skipped" if ename == "NotebookSkipped" else ("failed" if error else "passed")
+        return NotebookResult(path.name, str(output), state, seconds, error)
+    state, detail = outcome.state, outcome.detail
+    if error and state != "skipped":
+        state, detail = "failed", error
+    elif outcome.profile and outcome.profile != asked:
+        state, detail = "failed", f"its calls went to profile {outcome.profile}, not {asked} as asked"
+    resume = ""
+    if state == "waiting":
+        resume = resume_command(path, {**parameters, outcome.resume: "<the URL the browser landed on>"},
+                                profile_option, mask=True)
+        detail = f"{detail}; resume within {outcome.resume_within}" if outcome.resume_within else detail
+    return NotebookResult(path.name, str(output), state, seconds, detail if state != "passed" else "",
+                          outcome.profile, outcome.base_url, resume, outcome.webview_file)
+
+
+def _read_outcome(output: Path) -> NotebookOutcome | None:
+    import nbformat
+
+    if not output.exists():
+        return None
+    return NotebookOutcome.from_notebook(nbformat.read(output, as_version=4))  # type: ignore[no-untyped-call]
+
+
+def resume_command(notebook: Path, parameters: Mapping[str, Any], profile_option: str | None, *,
+                   mask: bool = False) -> str:
+    """The ``ovo-nb run`` command that runs ``notebook`` again with ``parameters`` (phones masked with ``mask``)."""
+    words = ["ovo-nb", "run", notebook.stem.split("_", 1)[-1]]
+    if profile_option:
+        words += ["--profile", profile_option]
+    for name, value in parameters.items():
+        text = json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+        if mask and "phone" in name:
+            text = mask_msisdn(text)
+        words += ["-p", name, shlex.quote(text)]
+    return " ".join(words)
 
 
 def _execute(path: str, output: str, parameters: dict[str, Any], cwd: str, progress: bool,
-             timeout: int) -> tuple[bool, float, str]:
-    """Run one notebook with papermill: (ok, seconds, the failure in one line)."""
+             timeout: int) -> tuple[float, str, str]:
+    """Run one notebook with papermill: (seconds, the failure in one line, the error's type)."""
     import papermill
 
     started = time.perf_counter()
@@ -223,8 +335,8 @@ def _execute(path: str, output: str, parameters: dict[str, Any], cwd: str, progr
                                    progress_bar=progress, execution_timeout=timeout,
                                    kernel_manager_class=_ipc_kernel_manager())
     except Exception as exc:
-        return False, time.perf_counter() - started, _describe_failure(exc)
-    return True, time.perf_counter() - started, ""
+        return (time.perf_counter() - started, *_describe_failure(exc))
+    return time.perf_counter() - started, "", ""
 
 
 def _ipc_kernel_manager() -> type:
@@ -254,8 +366,9 @@ def _ipc_kernel_manager() -> type:
 
 
 def write_junit(result: RunResult, path: str | Path) -> Path:
-    """JUnit XML for CI: one testcase per notebook and, for the BI submission, one per scenario
-    (expected vs actual SNAP code in the failure message)."""
+    """JUnit XML for CI: one testcase per notebook (its profile and base URL as properties; waiting and
+    skipped as skipped, with the reason) and, for the BI submission, one per scenario (expected vs actual
+    SNAP code in the failure message)."""
     from xml.etree import ElementTree as ET
 
     from .evidence import SCENARIO_RESULTS
@@ -265,8 +378,16 @@ def write_junit(result: RunResult, path: str | Path) -> Path:
     for notebook in result.notebooks:
         case = ET.SubElement(notebooks, "testcase", classname="notebooks", name=notebook.notebook,
                              time=f"{notebook.seconds:.3f}")
-        if not notebook.ok:
+        properties = ET.SubElement(case, "properties")
+        for name, value in (("state", notebook.state), ("profile", notebook.profile or "none (offline)"),
+                            ("base_url", notebook.base_url)):
+            ET.SubElement(properties, "property", name=name, value=value)
+        if notebook.state == "failed":
             ET.SubElement(case, "failure", message=notebook.error[:500]).text = notebook.error
+        elif notebook.state in ("waiting", "skipped"):
+            reason = f"{notebook.state}: {notebook.error}" + (f"; resume: {notebook.resume}" if notebook.resume else "")
+            ET.SubElement(case, "skipped", message=reason[:500]).text = reason
+        ET.SubElement(case, "system-out").text = f"calls went to {notebook.where}"
     scenario_file = result.run_dir / "bi_submission" / SCENARIO_RESULTS
     scenario_rows = json.loads(scenario_file.read_text(encoding="utf-8")) if scenario_file.exists() else []
     if scenario_rows:
@@ -283,6 +404,7 @@ def write_junit(result: RunResult, path: str | Path) -> Path:
         cases = list(suite)
         suite.set("tests", str(len(cases)))
         suite.set("failures", str(sum(1 for case in cases if case.find("failure") is not None)))
+        suite.set("skipped", str(sum(1 for case in cases if case.find("skipped") is not None)))
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -309,15 +431,19 @@ def _executed(run_dir: Path, notebook: NotebookResult) -> tuple[dict[str, Any], 
     return {k: mask_msisdn(str(v)) if "phone" in k and v else v for k, v in used.items()}, refused
 
 
+_STATE_CLASS = {"passed": "ok", "failed": "fail", "waiting": "wait", "skipped": "skip"}
+
+
 def _notebook_row(notebook: NotebookResult, used: dict[str, Any]) -> str:
     shown = ", ".join(f"{k}={v!r}" for k, v in used.items() if v not in ("", [], {}))
-    status = '<span class="ok">PASS</span>' if notebook.ok else '<span class="fail">FAIL</span>'
+    status = f'<span class="{_STATE_CLASS[notebook.state]}">{notebook.label}</span>'
+    detail = escape(notebook.error) + (f"<br><code>{escape(notebook.resume)}</code>" if notebook.resume else "")
     return (f'<tr><td><a href="{escape(notebook.notebook)}">{escape(notebook.notebook)}</a></td><td>{status}</td>'
-            f'<td class="num">{notebook.seconds:.1f} s</td><td><small>{escape(shown)}</small></td>'
-            f"<td>{escape(notebook.error)}</td></tr>")
+            f'<td class="num">{notebook.seconds:.1f} s</td><td>{escape(notebook.where)}</td>'
+            f"<td><small>{escape(shown)}</small></td><td>{detail}</td></tr>")
 
 
-def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
+def _write_reports(result: RunResult) -> None:
     """``summary.json``, ``calls.csv`` (this run's calls, redacted) and a one-page ``summary.html``."""
     import pandas as pd
 
@@ -325,16 +451,17 @@ def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
     from .config import load_profile
 
     try:
-        profile = load_profile(str(parameters.get("profile") or "") or None)
+        profile = load_profile(result.profile)
         with CallLog(profile.state_dir / "calls.sqlite", run_id=result.run_id) as log:
             calls = log.to_frame()
     except OvoNbError:
         calls = pd.DataFrame(columns=["scenario", "method", "path", "status", "response_code", "latency_ms"])
     calls.to_csv(result.run_dir / "calls.csv", encoding="utf-8-sig")
-    summary = {"run_id": result.run_id, "ok": result.ok, "python": sys.executable, "calls": len(calls),
-               "notebooks": [asdict(n) for n in result.notebooks]}
+    summary = {"run_id": result.run_id, "state": result.state, "ok": result.ok, "profile": result.profile,
+               "notebooks_from": result.source, "python": sys.executable, "calls": len(calls),
+               "notebooks": [{**asdict(n), "where": n.where} for n in result.notebooks]}
     (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    ordered = sorted(result.notebooks, key=lambda n: n.ok)  # failures first
+    ordered = sorted(result.notebooks, key=lambda n: -_SEVERITY.index(n.state))  # failures first
     executed = {n.notebook: _executed(result.run_dir, n) for n in ordered}
     rows = "".join(_notebook_row(n, executed[n.notebook][0]) for n in ordered)
     codes = calls["response_code"].fillna("").replace("", "no answer").value_counts()
@@ -343,16 +470,18 @@ def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
     refusals = [(n.notebook, text) for n in ordered for text in executed[n.notebook][1]]
     refusal_rows = "".join(f"<tr><td>{escape(name)}</td><td><pre>{escape(text)}</pre></td></tr>"
                            for name, text in refusals)
-    passed = sum(n.ok for n in result.notebooks)
     html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb run {result.run_id}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e;max-width:1200px}}
 table{{border-collapse:collapse;margin:1rem 0}}td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;
 vertical-align:top}}th{{background:#f2f0f7}}.num{{text-align:right}}pre{{margin:0;white-space:pre-wrap}}
-.ok{{color:#176b2c;font-weight:600}}.fail{{color:#9b1c1c;font-weight:600}}code{{white-space:nowrap}}</style></head><body>
+.ok{{color:#176b2c;font-weight:600}}.fail{{color:#9b1c1c;font-weight:600}}.wait{{color:#7a5a00;font-weight:600}}
+.skip{{color:#6b6280;font-weight:600}}code{{white-space:nowrap}}</style></head><body>
 <h1>ovo-nb run {escape(result.run_id)}</h1>
-<p class="{'ok' if result.ok else 'fail'}">{passed} of {len(result.notebooks)} notebooks passed; {len(calls)} calls
+<p class="{_STATE_CLASS[result.state]}">{escape(result.tally())}; profile {escape(result.profile)}; {len(calls)} calls
 (<a href="calls.csv">calls.csv</a>, redacted).</p>
-<h2>Notebooks</h2><table><tr><th>notebook</th><th>result</th><th>duration</th><th>parameters</th><th>error</th></tr>
+<p>Ran {escape(result.source)}.</p>
+<h2>Notebooks</h2><table><tr><th>notebook</th><th>result</th><th>duration</th><th>calls went to</th><th>parameters</th>
+<th>why not passed</th></tr>
 {rows}</table>
 <h2>Refusals shown in the notebooks</h2>
 {f"<table><tr><th>notebook</th><th>step</th></tr>{refusal_rows}</table>" if refusals else "<p>None.</p>"}

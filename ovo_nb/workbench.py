@@ -272,6 +272,13 @@ def _phone_changed(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
             f"bind {mask_msisdn(args[1])} again")
 
 
+def _unlink(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
+    phone = _phone(args, "unlink-in-app PHONE [CLIENT_ID]")
+    unlinked = admin.unlink_in_app(phone, args[1] if len(args) > 1 else None)
+    return (f"{mask_msisdn(phone)} unlinked {', '.join(unlinked) or 'no partner'} in the OVO app: those tokens fail",
+            f"bind {mask_msisdn(phone)} again")
+
+
 def _clear(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
     admin.clear_faults()
     return "every fault disarmed", "-"
@@ -286,6 +293,9 @@ TRIGGERS: dict[str, Trigger] = {t.name: t for t in (
             _set_customer("status", "CLOSED", "status", "customer-closed PHONE")),
     Trigger("phone-changed", "phone-changed PHONE NEW_PHONE", "the customer changed number: old tokens fail",
             _phone_changed),
+    Trigger("unlink-in-app", "unlink-in-app PHONE [CLIENT_ID]",
+            "the customer unlinks a partner (default: every one) in the OVO app: its tokens fail, binding is free",
+            _unlink),
     Trigger("timeout-after-commit", "timeout-after-commit [API]",
             "the next call (default debit_payment) is done at OVO but its answer never comes",
             _fault("timeout_after_commit", "debit_payment")),

@@ -128,7 +128,7 @@ def test_cli_run_and_its_errors(tmp_path: Path, capfd: pytest.CaptureFixture[str
     junit = tmp_path / "reports" / "junit.xml"
     assert main(["run", "key_setup", "--output", str(tmp_path), "--junit", str(junit)]) == 0
     out, err = capfd.readouterr()  # the kernel's own output included: no noise, no carriage returns
-    assert "1/1 notebooks passed" in out and "JUnit report" in out
+    assert "1 of 1 notebooks passed" in out and "JUnit report" in out
     assert "without encryption" not in out + err and "\r" not in out + err
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == "1" and suite.get("failures") == "0"
@@ -160,7 +160,7 @@ def test_every_notebook_runs_headless_and_the_run_leaks_nothing(tmp_path: Path) 
         "06_reconciliation.ipynb", "07_bi_submission.ipynb"]
     debit = cell_outputs(result.run_dir / "03_direct_debit.ipynb")
     assert "[done] debit, 1st call" in debit and "[done] debit, 2nd call" in debit and "SUCCESS" in debit
-    assert "[done] Outcome\\n  success (expected: success)" in debit
+    assert "[done] Outcome\\n  passed: ended with success (expected: success); calls went to sandbox (in-process)" in debit
     unbinding = cell_outputs(result.run_dir / "05_unbinding.ipynb")
     assert "refused as expected" in unbinding and "[done] refund after unbinding" in unbinding
     calls = (result.run_dir / "calls.csv").read_text(encoding="utf-8-sig")
@@ -216,7 +216,7 @@ def test_negative_runs_show_the_refusal_and_pass(tmp_path: Path, notebook: str, 
     assert executed.ok, executed.error
     outputs = cell_outputs(Path(executed.output))
     assert "[refused]" in outputs and expected in outputs
-    assert f"Outcome\\n  {parameters['expect']} (expected: {parameters['expect']})" in outputs
+    assert f"Outcome\\n  passed: ended with {parameters['expect']} (expected: {parameters['expect']})" in outputs
     assert "[skipped]" in outputs or notebook == "refund"
     summary = (result.run_dir / "summary.html").read_text()  # the refusal, its parameters (phones masked), PASS
     assert parameters["expect"] in summary and "PASS" in summary and "expect=" in summary
@@ -227,7 +227,7 @@ def test_an_unexpected_outcome_fails_the_run_naming_the_cell(tmp_path: Path) -> 
     result = run_notebooks(["direct_debit"], parameters={"pin": "000000"}, output_root=tmp_path, progress=False)
     [executed] = result.notebooks
     assert not executed.ok
-    assert "AssertionError: Expected 'success' but the walkthrough ended with 'WebviewError'" in executed.error
+    assert "AssertionError: ended with WebviewError (expected: success): " in executed.error
     assert executed.error.startswith("cell ")
 
 
