@@ -68,7 +68,9 @@ def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox.rules import catalogue_text
 
     if args.rules:
-        print(catalogue_text())
+        from .project import packaged_file
+
+        print(catalogue_text(str(packaged_file("docs", "FIDELITY.md"))))
         return 0
     if args.action == "reset":
         return _sandbox_reset(args.state, force=args.force)
@@ -373,6 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OvoNbError as exc:
         print(f"ovo-nb: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`| head`): what it wanted was printed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":

@@ -152,3 +152,12 @@ def test_an_unknown_default_profile_in_the_project_is_named(tmp_path: Path, monk
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValidationError, match=r"profile in .*ovo-nb.toml is 'staging'; choose one of sandbox, stage"):
         load_profile(env={})
+
+
+def test_the_rules_name_the_installed_fidelity_page_and_a_closed_pipe_is_no_traceback() -> None:
+    script = Path(sys.executable).parent / "ovo-nb"
+    done = subprocess.run(f"'{script}' sandbox --rules | head -1", shell=True, capture_output=True, text=True,
+                          check=True)
+    page = done.stdout.split("; ", 1)[1].split(" lists", 1)[0]
+    assert Path(page).is_file() and Path(page).name == "FIDELITY.md"
+    assert done.stderr == ""

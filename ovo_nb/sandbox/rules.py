@@ -215,10 +215,10 @@ def rule(rule_id: str) -> Rule:
     return _BY_ID[rule_id]
 
 
-def catalogue_text() -> str:
-    """The catalogue for a terminal: one block per rule."""
+def catalogue_text(fidelity: str = "docs/FIDELITY.md") -> str:
+    """The catalogue for a terminal: one block per rule; ``fidelity`` is where the page with each rule's tests is."""
     lines = [f"{len(RULES)} rules the sandbox enforces ({sum(r.assumed for r in RULES)} assumed); "
-             "docs/FIDELITY.md lists the tests of each.", ""]
+             f"{fidelity} lists the tests of each.", ""]
     for r in RULES:
         lines += [f"{r.id}{' (assumed)' if r.assumed else ''}: {r.rule}", f"    source: {r.source}",
                   f"    where:  {r.implemented_by}"]
