@@ -17,7 +17,7 @@ def _run(args: argparse.Namespace) -> int:
     from .config import default_profile, load_profile
     from .outcome import where
     from .project import find_project
-    from .runner import coerce_parameters, find_notebooks, resume_command, run_notebooks, write_junit
+    from .runner import coerce_parameters, find_notebooks, run_notebooks, write_junit
 
     project = find_project()
     chosen = find_notebooks(args.notebooks, project.notebooks)
@@ -38,13 +38,11 @@ def _run(args: argparse.Namespace) -> int:
         project=project, profile=args.profile,
         on_start=lambda path: print(f"[{next(started)}/{total}] running {path.name} ...", flush=True),
     )
-    for notebook, path in zip(result.notebooks, chosen, strict=True):
+    for notebook in result.notebooks:
         print(f"{notebook.label} {notebook.notebook:<28} {notebook.seconds:6.1f}s  {notebook.where}"
               + (f"\n     {notebook.error}" if notebook.error else ""))
         if notebook.state == "waiting":
-            _print_waiting(notebook.webview_file, resume_command(
-                path, {**{k: v for k, v in parameters.items() if k != "callback_url"},
-                       "callback_url": "<the URL the browser landed on>"}, args.profile))
+            _print_waiting(notebook.webview_file, notebook.resume_exact)
     print(f"{result.tally()}; outputs in {result.run_dir} (summary.html, calls.csv, the executed notebooks)")
     if args.junit:
         print(f"JUnit report: {write_junit(result, args.junit)}")

@@ -15,7 +15,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,8 @@ class NotebookResult:
     """For ``waiting``: the command that resumes it (phone numbers masked here; the terminal shows them)."""
     webview_file: str = ""
     """For ``waiting``: the 0600 file in the state folder holding the webview URL to open."""
+    resume_exact: str = field(default="", repr=False)
+    """The resume command as typed (phone numbers in full): for the terminal only, never written to outputs."""
 
     @property
     def ok(self) -> bool:
@@ -258,6 +260,8 @@ def run_notebooks(
                     on_start(path)
                     futures.append(pool.submit(_execute, *task))
                 outcomes = [future.result() for future in futures]
+    for path in notebooks:
+        _mask_phones(run_dir / path.name, chosen[path])
     results = [_verdict(path, run_dir / path.name, outcome, asked, chosen[path], profile)
                for path, outcome in zip(notebooks, outcomes, strict=True)]
     result = RunResult(run_id, run_dir, results, asked, project.describe())
@@ -293,13 +297,33 @@ def _verdict(path: Path, output: Path, executed: tuple[float, str, str], asked: 
         state, detail = "failed", error
     elif outcome.profile and outcome.profile != asked:
         state, detail = "failed", f"its calls went to profile {outcome.profile}, not {asked} as asked"
-    resume = ""
+    resume = exact = ""
     if state == "waiting":
-        resume = resume_command(path, {**parameters, outcome.resume: "<the URL the browser landed on>"},
-                                profile_option, mask=True)
+        again = {**parameters, outcome.resume: "<the URL the browser landed on>"}
+        resume = resume_command(path, again, profile_option, mask=True)
+        exact = resume_command(path, again, profile_option)
         detail = f"{detail}; resume within {outcome.resume_within}" if outcome.resume_within else detail
     return NotebookResult(path.name, str(output), state, seconds, detail if state != "passed" else "",
-                          outcome.profile, outcome.base_url, resume, outcome.webview_file)
+                          outcome.profile, outcome.base_url, resume, outcome.webview_file, exact)
+
+
+def _mask_phones(output: Path, parameters: Mapping[str, Any]) -> None:
+    """Phone numbers given as parameters, masked where papermill wrote them into the executed notebook
+    (the injected cell and its metadata): outputs never hold a customer's full number."""
+    import nbformat
+
+    phones = {str(v): mask_msisdn(str(v)) for k, v in parameters.items() if "phone" in k and v}
+    if not phones or not output.exists():
+        return
+    executed = nbformat.read(output, as_version=4)  # type: ignore[no-untyped-call]
+    for cell in executed.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            for full, masked in phones.items():
+                cell.source = cell.source.replace(full, masked)
+    given = executed.metadata.get("papermill", {}).get("parameters", {})
+    for name, value in given.items():
+        given[name] = phones.get(str(value), value)
+    nbformat.write(executed, output)  # type: ignore[no-untyped-call]
 
 
 def _read_outcome(output: Path) -> NotebookOutcome | None:
@@ -459,7 +483,8 @@ def _write_reports(result: RunResult) -> None:
     calls.to_csv(result.run_dir / "calls.csv", encoding="utf-8-sig")
     summary = {"run_id": result.run_id, "state": result.state, "ok": result.ok, "profile": result.profile,
                "notebooks_from": result.source, "python": sys.executable, "calls": len(calls),
-               "notebooks": [{**asdict(n), "where": n.where} for n in result.notebooks]}
+               "notebooks": [{**{k: v for k, v in asdict(n).items() if k != "resume_exact"}, "where": n.where}
+                             for n in result.notebooks]}
     (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     ordered = sorted(result.notebooks, key=lambda n: -_SEVERITY.index(n.state))  # failures first
     executed = {n.notebook: _executed(result.run_dir, n) for n in ordered}

@@ -91,9 +91,10 @@ def test_waiting_for_the_customer_is_never_a_pass_and_the_printed_command_resume
     token = parse_qs_token(url.group(1))
     stored = Path(re.search(r"also in (\S+\.url), readable by you only", out).group(1))  # type: ignore[union-attr]
     assert stored.read_text().strip() == url.group(1) and stat.S_IMODE(stored.stat().st_mode) == 0o600
-    for path in (tmp_path / "runs").rglob("*"):  # the customer's token never lands in outputs/
+    for path in (tmp_path / "runs").rglob("*"):  # the customer's token and phone never land in outputs/
         if path.is_file():
             assert token not in path.read_text(errors="replace"), path
+            assert phone not in path.read_text(errors="replace"), path
     case = ElementTree.parse(junit).getroot().find(".//testcase")
     assert case is not None and case.find("failure") is None
     skipped = case.find("skipped")
