@@ -262,3 +262,23 @@ def test_a_damaged_call_log_still_gets_a_run_summary(tmp_path: Path) -> None:
     assert result.ok
     assert json.loads((result.run_dir / "summary.json").read_text())["calls"] == 0
     assert (result.run_dir / "summary.html").exists()
+
+
+def test_notebooks_that_write_files_run_from_their_own_folder_in_a_clone(tmp_path: Path) -> None:
+    """As JupyterLab and nbconvert run them: the kernel's working folder is notebooks/, and the files land
+    in the clone's outputs/ (the wheel's copies are checked the same way in test_wheel)."""
+    import shutil
+    import subprocess
+    import sys
+
+    clone = tmp_path / "clone"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "notebooks", clone / "notebooks")
+    for name in ("01_key_setup.ipynb", "06_reconciliation.ipynb", "07_bi_submission.ipynb"):
+        done = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                               "--output-dir", str(tmp_path / "executed"), name],
+                              cwd=clone / "notebooks", capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+    sessions = list((clone / "outputs").iterdir())  # one per kernel: each session's own run id
+    assert {p.name for session in sessions for p in session.iterdir()} == {"key_setup", "reconciliation",
+                                                                           "bi_submission"}
+    assert not (clone / "notebooks" / "outputs").exists()
