@@ -27,12 +27,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ValidationError(f"--jobs {args.jobs}: give 1 or more.")
     asked = str(parameters.get("profile") or "") or args.profile or default_profile()
+    settings = load_profile(asked, complete=False)  # a wrong name, type or a secret in ovo-nb.toml: stop here
     print(f"notebooks: {project.describe()}", flush=True)
     try:
         name, base_url = where(load_profile(asked))
         print(f"profile:   {name} ({base_url})", flush=True)
     except OvoNbError as exc:  # not configured yet (key setup is how it gets configured): the notebooks say more
-        print(f"profile:   {asked} (not configured yet: {str(exc).split('. ')[0]})", flush=True)
+        print(f"profile:   {settings.name} (not configured yet: {str(exc).split('. ')[0]})", flush=True)
     result = run_notebooks(
         args.notebooks, parameters=parameters, output_root=args.output, cell_timeout=args.timeout, jobs=args.jobs,
         project=project, profile=args.profile,
@@ -159,6 +160,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _calls(args: argparse.Namespace) -> int:
+    from ._files import write_private_file
     from .calllog import CallLog
     from .config import load_profile
     from .workbench import (
@@ -172,7 +174,7 @@ def _calls(args: argparse.Namespace) -> int:
         side_by_side,
     )
 
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile, complete=False)  # reading the log needs no credentials
     path = profile.state_dir / "calls.sqlite"
     if not path.exists():
         raise ValidationError(f"No call log at {path} yet: run a notebook or a flow against the {profile.name} "
@@ -183,8 +185,13 @@ def _calls(args: argparse.Namespace) -> int:
         if args.show:
             call = log.get(int(args.show[1]), reveal=args.reveal)
             if args.html:
-                Path(args.html).write_text(call_page(call), encoding="utf-8")
-                print(f"call {call.id} written to {args.html}")
+                page = call_page(call).encode()
+                if args.reveal:  # full tokens: readable by you only, as every file holding them
+                    write_private_file(Path(args.html), page, overwrite=True)
+                else:
+                    Path(args.html).write_bytes(page)
+                print(f"call {call.id} written to {args.html}" + (" (mode 0600: it holds full tokens)"
+                                                                  if args.reveal else ""))
             else:
                 print(side_by_side(call), end="")
             return 0
@@ -227,7 +234,7 @@ def _replay(args: argparse.Namespace) -> int:
     from .flows import Ovo
     from .workbench import replay, replay_table
 
-    source = load_profile(args.source or args.profile)
+    source = load_profile(args.source or args.profile, complete=False)
     path = source.state_dir / "calls.sqlite"
     if not path.exists():
         raise ValidationError(f"No call log at {path} yet: nothing to replay.")
@@ -242,7 +249,7 @@ def _conformance(args: argparse.Namespace) -> int:
     from .config import load_profile
     from .conformance import conformance, fresh_sandbox
 
-    path = load_profile(args.source).state_dir / "calls.sqlite"
+    path = load_profile(args.source, complete=False).state_dir / "calls.sqlite"
     if not path.exists():
         raise ValidationError(f"No call log at {path} yet: run the notebooks against {args.source} first.")
     with CallLog.open(path) as log, fresh_sandbox(args.sandbox_state) as ovo:
@@ -263,6 +270,8 @@ def _init(args: argparse.Namespace) -> int:
             print(f"{verb:<9} {name}")
     for name in result.kept:
         print(f"kept      {name}: it exists and differs from what ovo-nb would write (--force replaces it)")
+    for name in result.yours:
+        print(f"kept      {name}: yours to fill in (this version's template: {Path(__file__).parent / 'templates'})")
     if result.unchanged:
         print(f"{len(result.unchanged)} file(s) already up to date")
     where = "" if Path(args.folder).resolve() == Path.cwd() else f"cd {args.folder} && "
@@ -281,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                     ".gitignore, CI for GitHub and GitLab, a README")
     initialising.add_argument("folder", nargs="?", default=".", help="the project folder (default: this one)")
     initialising.add_argument("--force", action="store_true",
-                              help="replace files that differ from this version's (your changes are lost)")
+                              help="replace notebooks, CI files and .gitignore that differ from this version's (your "
+                                   "changes to them are lost; ovo-nb.toml and README.md are always kept)")
     initialising.set_defaults(handler=_init)
     run = commands.add_parser(
         "run", help="execute the notebooks headless into outputs/<run-id>/",

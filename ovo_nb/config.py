@@ -37,6 +37,7 @@ from .testbed import (
     DEFAULT_CHANNEL_ID,
     DEFAULT_CLIENT_ID,
     DEFAULT_MERCHANT_ID,
+    DEFAULT_PARTNER_NAME,
     IN_PROCESS_URL,
     sandbox_dir,
 )
@@ -73,10 +74,18 @@ class Profile:
     channel_id: str = "95221"
     device_id: str = "ovo-nb"
     callback_urls: tuple[str, ...] = ()
+    partner_name: str = ""
+    """The partner's company name, as OVO knows it (the credential request carries it)."""
     path_style: PathStyle = PathStyle.TECH_DOC
     dialect: str = "ovo"
     signature_encoding: str = "base64"
     state_dir: Path = field(default_factory=lambda: ovo_nb_home() / "state")
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Where each value that is not a default came from (a file and table, or a variable): for messages."""
+
+    def source(self, name: str) -> str:
+        """Where ``name`` came from, in words (``OVO_NB_STAGE_CLIENT_SECRET``, ``credentials.toml``...)."""
+        return self.sources.get(name, "the built-in default")
 
     @property
     def is_sandbox(self) -> bool:
@@ -102,7 +111,8 @@ class Profile:
 
     def summary(self) -> dict[str, str]:
         """The profile as safe to display: the secret masked, the key as a path."""
-        shown = {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name not in _SECRET_FIELDS}
+        shown = {f.name: str(getattr(self, f.name)) for f in fields(self)
+                 if f.name not in _SECRET_FIELDS and f.name != "sources"}
         shown["client_secret"] = self.masked_secret
         return shown
 
@@ -145,37 +155,42 @@ def _checked(name: str, value: Any, origin: str) -> Any:
     return value
 
 
-def _merge(values: dict[str, Any], source: Mapping[str, Any], origin: str) -> None:
-    known = {f.name for f in fields(Profile)} - {"name"}
-    for key, value in source.items():
+def _merge(values: dict[str, Any], sources: dict[str, str], given: Mapping[str, Any], origin: str) -> None:
+    known = {f.name for f in fields(Profile)} - {"name", "sources"}
+    for key, value in given.items():
         if key in known:
             values[key] = _checked(key, value, origin)
+            sources[key] = origin
 
 
-def _from_env(env: Mapping[str, str], profile: str) -> dict[str, Any]:
-    """``OVO_NB_<NAME>`` (account settings not for the sandbox), then ``OVO_NB_<PROFILE>_<NAME>``."""
-    values: dict[str, Any] = {}
+def _from_env(env: Mapping[str, str], profile: str) -> dict[str, str]:
+    """``OVO_NB_<NAME>`` (account settings not for the sandbox), then ``OVO_NB_<PROFILE>_<NAME>``: each name set,
+    with the variable it came from."""
+    found: dict[str, str] = {}
     for prefix in ("OVO_NB_", f"OVO_NB_{profile.upper()}_"):
         for f in fields(Profile):
-            if f.name == "name" or (prefix == "OVO_NB_" and profile == "sandbox" and f.name in _ACCOUNT_FIELDS):
+            if f.name in ("name", "sources") or (prefix == "OVO_NB_" and profile == "sandbox"
+                                                 and f.name in _ACCOUNT_FIELDS):
                 continue
-            raw = env.get(f"{prefix}{f.name.upper()}")
-            if raw:
-                values[f.name] = _checked(f.name, raw, f"{prefix}{f.name.upper()}")
-    return values
+            if env.get(f"{prefix}{f.name.upper()}"):
+                found[f.name] = f"{prefix}{f.name.upper()}"
+    return found
 
 
 def _section(path: Path, name: str, *, committed: bool) -> dict[str, Any]:
-    """``[profiles.<name>]`` of a settings file; a committed (project) file may not hold a secret."""
+    """``[profiles.<name>]`` of a settings file; a committed (project) file may hold no secret, in any profile:
+    whichever profile a command loads, a secret there is refused before it can be committed unnoticed."""
     profiles = _read_toml(path).get("profiles", {})
     section = profiles.get(name, {}) if isinstance(profiles, dict) else {}
     if not isinstance(section, dict):
         raise ValidationError(f"[profiles.{name}] in {path} must be a table of settings.")
-    leaked = sorted(_SECRET_FIELDS & set(section)) if committed else []
-    if leaked:
-        raise ValidationError(f"{leaked[0]} is set under [profiles.{name}] in {path}, a file committed with the "
-                              f"project: remove it, and set OVO_NB_{name.upper()}_{leaked[0].upper()} or keep it in "
-                              f"{default_key_dir(name) / 'credentials.toml'} (mode 0600) instead.")
+    for other, table in (profiles.items() if committed and isinstance(profiles, dict) else ()):
+        leaked = sorted(_SECRET_FIELDS & set(table)) if isinstance(table, dict) else []
+        if leaked:
+            raise ValidationError(
+                f"{leaked[0]} is set under [profiles.{other}] in {path}, a file committed with the project: remove "
+                f"it, and set OVO_NB_{other.upper()}_{leaked[0].upper()} or keep it in "
+                f"{default_key_dir(other) / 'credentials.toml'} (mode 0600) instead.")
     return section
 
 
@@ -192,14 +207,16 @@ def default_profile(env: Mapping[str, str] | None = None) -> str:
 
 
 def load_profile(
-    name: str | None = None, *, config_file: str | Path | None = None, env: Mapping[str, str] | None = None
+    name: str | None = None, *, config_file: str | Path | None = None, env: Mapping[str, str] | None = None,
+    complete: bool = True,
 ) -> Profile:
-    """Build the profile ``name`` (default ``$OVO_NB_PROFILE`` or ``sandbox``) from every source.
+    """Build the profile ``name`` (default ``$OVO_NB_PROFILE``, the project's, or ``sandbox``) from every source.
 
     Reads only: no key is made and no file written. The sandbox profile works before its
     credentials exist (the in-process sandbox creates them when an environment opens it);
     another profile with a missing required value raises :class:`ValidationError` naming the
-    value and where to set it, and so does a value of the wrong type or outside its set.
+    value and where to set it (unless ``complete`` is false: reading a call log, or key setup
+    before OVO sent the credentials), and so does a value of the wrong type or outside its set.
     """
     env = os.environ if env is None else env
     name = name or default_profile(env)
@@ -209,34 +226,38 @@ def load_profile(
     if name == "sandbox":
         folder = sandbox_dir()
         values.update(client_id=DEFAULT_CLIENT_ID, merchant_id=DEFAULT_MERCHANT_ID, channel_id=DEFAULT_CHANNEL_ID,
-                      client_secret="", callback_urls=DEFAULT_CALLBACK_URLS)
+                      client_secret="", callback_urls=DEFAULT_CALLBACK_URLS, partner_name=DEFAULT_PARTNER_NAME)
         if env.get("OVO_NB_SANDBOX_URL"):
             values["base_url"] = env["OVO_NB_SANDBOX_URL"]
     else:
         folder = default_key_dir(name)
     values["private_key_path"] = folder / "partner_private_key.pem"
+    sources: dict[str, str] = {}
     credentials = folder / "credentials.toml"
     if credentials.exists():
-        _merge(values, _read_toml(credentials), str(credentials))
+        _merge(values, sources, _read_toml(credentials), str(credentials))
     config_path = Path(config_file or env.get("OVO_NB_CONFIG") or ovo_nb_home() / "config.toml").expanduser()
     if config_path.exists():
-        _merge(values, _section(config_path, name, committed=False), f"[profiles.{name}] in {config_path}")
+        _merge(values, sources, _section(config_path, name, committed=False), f"[profiles.{name}] in {config_path}")
     settings = find_project().settings
     if settings is not None:
-        _merge(values, _section(settings, name, committed=True), f"[profiles.{name}] in {settings}")
-    values.update(_from_env(env, name))
+        _merge(values, sources, _section(settings, name, committed=True), f"[profiles.{name}] in {settings}")
+    for field_name, variable in _from_env(env, name).items():
+        _merge(values, sources, {field_name: env[variable]}, variable)
     values["state_dir"] = Path(values.get("state_dir") or ovo_nb_home() / "state" / name).expanduser()
-    for required in ("client_id", "client_secret", "merchant_id"):
+    for required in ("client_id", "client_secret", "merchant_id") if complete else ():
         if not values.get(required) and not (name == "sandbox" and required == "client_secret"):
             where = settings or config_path
             raise ValidationError(
                 f"Profile {name!r} has no {required}. Run the key_setup notebook (`ovo-nb run key_setup --profile "
                 f"{name}` with OVO's files) to decrypt OVO's credentials (they go to {credentials}), or set "
-                f"OVO_NB_{required.upper()}" + ("" if required in _SECRET_FIELDS else
+                f"OVO_NB_{name.upper()}_{required.upper()}" + ("" if required in _SECRET_FIELDS else
                                                 f", or add {required} = \"...\" under [profiles.{name}] in {where}")
                 + "."
             )
     values["private_key_path"] = Path(values["private_key_path"]).expanduser()
     values["callback_urls"] = tuple(values.get("callback_urls") or ())
     values["path_style"] = PathStyle(values.get("path_style", PathStyle.TECH_DOC))
-    return Profile(name=name, **values)
+    for required in ("client_id", "client_secret", "merchant_id"):
+        values.setdefault(required, "")
+    return Profile(name=name, sources=sources, **values)

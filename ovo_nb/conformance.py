@@ -52,11 +52,24 @@ class CallComparison:
     recorded: Call
     replayed: Call | None
     differences: tuple[str, ...]
+    incomparable: str = ""
+    """Why the answers cannot be compared (nothing was recorded, or the replay's fresh signature, timestamp or
+    X-EXTERNAL-ID mends what the recorded request got wrong): such a call is no difference."""
 
     @property
     def api(self) -> str:
         endpoint = match_endpoint(self.recorded.path)
         return endpoint.name if endpoint else self.recorded.path
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.differences) and not self.incomparable
+
+    @property
+    def verdict(self) -> str:
+        if self.incomparable:
+            return f"not comparable: {self.incomparable}"
+        return "; ".join(self.differences) or "same"
 
 
 @dataclass
@@ -65,35 +78,47 @@ class ConformanceReport:
 
     run_id: str
     calls: list[CallComparison] = field(default_factory=list)
+    runs: tuple[str, ...] = ()
+    """Every run replayed, oldest first: the one asked for and the runs its flows began in."""
 
     @property
     def differences(self) -> list[CallComparison]:
-        return [c for c in self.calls if c.differences]
+        return [c for c in self.calls if c.differs]
+
+    @property
+    def compared(self) -> list[CallComparison]:
+        return [c for c in self.calls if not c.incomparable]
 
     def table(self, *, width: int | None = None) -> str:
         """The comparison as a terminal table, differing calls in red."""
         from rich.table import Table
 
-        table = Table(title=f"run {self.run_id}: {len(self.calls) - len(self.differences)} of {len(self.calls)} "
-                            "calls answered alike", header_style="bold")
+        title = (f"run {self.run_id}: {len(self.compared) - len(self.differences)} of {len(self.compared)} calls "
+                 "answered alike")
+        if len(self.runs) > 1:
+            title += f" (with the runs its flows began in: {', '.join(r for r in self.runs if r != self.run_id)})"
+        if len(self.compared) < len(self.calls):
+            title += f"; {len(self.calls) - len(self.compared)} not comparable"
+        table = Table(title=title, header_style="bold")
         for name in ("call", "API", "recorded", "sandbox", "differences"):
             table.add_column(name, overflow="fold")
         for row in self.calls:
-            table.add_row(str(row.recorded.id), row.api, _answer(row.recorded), _answer(row.replayed),
-                          "; ".join(row.differences) or "same", style="red" if row.differences else None)
+            table.add_row(str(row.recorded.id), row.api, _answer(row.recorded), _answer(row.replayed), row.verdict,
+                          style="red" if row.differs else ("dim" if row.incomparable else None))
         return render(table, width)
 
     def html(self) -> str:
         """The comparison as a self-contained page."""
         rows = "".join(
-            f"<tr class=\"{'diff' if c.differences else 'same'}\"><td>{c.recorded.id}</td><td>{escape(c.api)}</td>"
+            f"<tr class=\"{'diff' if c.differs else 'same'}\"><td>{c.recorded.id}</td><td>{escape(c.api)}</td>"
             f"<td>{escape(_answer(c.recorded))}</td><td>{escape(_answer(c.replayed))}</td>"
-            f"<td>{escape('; '.join(c.differences) or 'same')}</td></tr>" for c in self.calls)
+            f"<td>{escape(c.verdict)}</td></tr>" for c in self.calls)
         return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Conformance {self.run_id}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;vertical-align:top}}th{{background:#f2f0f7}}
 .diff td{{background:#fdecec}}</style></head><body><h1>Sandbox conformance of run {escape(self.run_id)}</h1>
-<p>{len(self.differences)} of {len(self.calls)} calls answered differently in the sandbox.</p>
+<p>{len(self.differences)} of {len(self.compared)} comparable calls answered differently in the sandbox
+({len(self.calls) - len(self.compared)} not comparable).</p>
 <table><tr><th>call</th><th>API</th><th>recorded</th><th>sandbox</th><th>differences</th></tr>{rows}</table>
 </body></html>"""
 
@@ -123,6 +148,19 @@ def _paths(value: Any, prefix: str) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _paths(item, f"{prefix}[]")
+
+
+def _incomparable(recorded: Call) -> str:
+    """Why a recorded call's answer says nothing about the sandbox: no answer, or a refusal of what the replay
+    makes afresh (the signature, the timestamp, the X-EXTERNAL-ID)."""
+    if recorded.status is None:
+        return "no answer was recorded"
+    code, message = recorded.response_code or "", (recorded.response_message or "").lower()
+    if code[:3] == "401" and code[5:] == "00" and ("signature" in message or "timestamp" in message):
+        return "the recorded request's signature or timestamp was refused; the replay makes both afresh"
+    if code[:3] == "409" and code[5:] == "00":
+        return "the recorded X-EXTERNAL-ID was a repeat; the replay sends a fresh one"
+    return ""
 
 
 def _compare(recorded: Call, replayed: Call | None) -> tuple[str, ...]:
@@ -243,17 +281,75 @@ class _Replayer:
 
 
 def conformance(log: CallLog, run_id: str, ovo: Ovo) -> ConformanceReport:
-    """Replay run ``run_id`` of ``log`` against the sandbox behind ``ovo``, and compare call by call."""
+    """Replay run ``run_id`` of ``log`` against the sandbox behind ``ovo``, and compare call by call.
+
+    A run that resumed a flow begun in an earlier run (against stage a webview step ends one run and the
+    callback starts the next) is replayed after the runs it continues, found in the log by the tokens and
+    references its requests carry back."""
     log.require_run(run_id)
+    runs = _runs_needed(log, run_id)
     replayer = _Replayer(ovo)
-    report = ConformanceReport(run_id)
-    for recorded in log.calls(run_id, reveal=True):
-        replayed = replayer.send(recorded, f"conformance of {run_id}: call {recorded.id}")
-        report.calls.append(CallComparison(log.get(recorded.id), replayed and ovo.client.call_log.get(replayed.id),
-                                           _compare(recorded, replayed)))
+    report = ConformanceReport(run_id, runs=tuple(runs))
+    for run in runs:
+        for recorded in log.calls(run, reveal=True):
+            replayed = replayer.send(recorded, f"conformance of {run}: call {recorded.id}")
+            report.calls.append(CallComparison(log.get(recorded.id), replayed and ovo.client.call_log.get(replayed.id),
+                                               _compare(recorded, replayed), _incomparable(recorded)))
     return report
 
 
+_CARRIED = ("partnerReferenceNo", "originalPartnerReferenceNo", "originalReferenceNo", "referenceNo")
+"""Request body fields naming a transaction: a later run that names one continues the run it began in."""
+
+
+def _handed_out(call: Call) -> set[str]:
+    """The values ``call``'s answer handed out (tokens, references) that later requests carry back."""
+    try:
+        answer = json.loads(call.response_body or "{}")
+    except ValueError:
+        return set()
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in HANDED_OUT and isinstance(item, str) and item:
+                    found.add(item)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(answer)
+    return found
+
+
+def _carried_back(call: Call) -> set[str]:
+    """What ``call``'s request carries that ties it to a flow: its bearer tokens and the transactions it names."""
+    found = {value.removeprefix("Bearer ").strip() for name, value in call.request_headers.items()
+             if name.lower() in ("authorization", "authorization-customer")}
+    try:
+        body = json.loads(call.request_body) if call.request_body.strip() else {}
+    except ValueError:
+        body = {}
+    if isinstance(body, dict):
+        found |= {str(body[key]) for key in _CARRIED if body.get(key)}
+    return {value for value in found if value}
+
+
+def _runs_needed(log: CallLog, run_id: str) -> list[str]:
+    """``run_id`` and, before it, every earlier run its flows began in (one that handed out a token its calls carry,
+    or named the same transaction), oldest first."""
+    wanted = [run_id]
+    first = {run_id: log.calls(run_id, reveal=True)}
+    earlier = [c for c in log.calls(all_runs=True, reveal=True) if c.id < first[run_id][0].id] if first[run_id] else []
+    while True:
+        chosen = [c for run in wanted for c in first.setdefault(run, log.calls(run, reveal=True))]
+        missing = set().union(*(_carried_back(c) for c in chosen)) - set().union(*(_handed_out(c) for c in chosen))
+        more = {c.run_id for c in earlier if c.run_id not in wanted and (_handed_out(c) | _carried_back(c)) & missing}
+        if not more:
+            return sorted(wanted, key=lambda run: first[run][0].id if first[run] else 0)
+        wanted += sorted(more)
 @contextlib.contextmanager
 def fresh_sandbox(sandbox_state: str | Path = ":memory:") -> Iterator[Ovo]:
     """A sandbox in this process to replay against, its client state (call log, vault, ledger) in a

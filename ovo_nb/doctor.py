@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 import secrets
+import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -77,16 +79,38 @@ def _skew_check(profile: Profile, transport: httpx.BaseTransport | None) -> Chec
         return Check("clock skew", True, "the server sent no Date header; skew not measured")
     skew = (datetime.now(JAKARTA) - server).total_seconds()
     ok = abs(skew) < TIMESTAMP_WINDOW.total_seconds() / 2
+    if not ok and profile.is_sandbox:  # the sandbox's business time, moved on purpose: not this machine's clock
+        return Check("clock skew", True, f"the sandbox's business time is {-skew:+.0f} s from this machine's (moved "
+                                         "with `ovo-nb trigger clock`?); at OVO, its clock is what counts")
     return Check("clock skew", ok, f"local clock is {skew:+.1f} s from the server's",
                  "" if ok else "sync this machine's clock (NTP): X-TIMESTAMP must be within 5 minutes of OVO's")
+
+
+def _credentials_check(profile: Profile) -> Check:
+    """The client id, secret and merchant id, each with where it came from; a secret issued for another client id
+    than the one in use (two sources mixed) is named."""
+    origin = {name: profile.source(name) for name in ("client_id", "client_secret", "merchant_id")}
+    detail = (f"client id {profile.client_id} ({origin['client_id']}), secret {profile.masked_secret} "
+              f"({origin['client_secret']}), merchant {profile.merchant_id} ({origin['merchant_id']})")
+    secret_file = Path(origin["client_secret"])
+    if secret_file.name == "credentials.toml" and origin["client_id"] != origin["client_secret"]:
+        try:
+            issued_for = tomllib.loads(secret_file.read_text()).get("client_id", "")
+        except (OSError, tomllib.TOMLDecodeError):
+            issued_for = ""
+        if issued_for and issued_for != profile.client_id:
+            return Check("credentials", False, f"{detail}: the secret was issued for {issued_for}, not "
+                                               f"{profile.client_id}",
+                         f"use one pair: the client id and secret OVO sent together (remove client_id from "
+                         f"{origin['client_id']}, or decrypt that client's files)")
+    return Check("credentials", True, detail)
 
 
 def check_profile(profile: Profile, *, transport: httpx.BaseTransport | None = None,
                   offline: bool = False) -> list[Check]:
     """The local checks (keys, both public formats, callback URLs) and, unless ``offline``, the clock skew
     and the credentials proven against the profile's server (:func:`prove_credentials`)."""
-    checks = [Check("credentials", True, f"client id {profile.client_id}, secret {profile.masked_secret}, "
-                                         f"merchant {profile.merchant_id}")]
+    checks = [_credentials_check(profile)]
     try:
         key = profile.private_key
         checks.append(Check("private key", True, f"{profile.private_key_path} loads: RSA {key.key_size}, "
@@ -133,7 +157,8 @@ def _refused_token(exc: AuthenticationError, profile: Profile) -> list[Check]:
     if "client" in reason or "partner" in reason:
         return [Check("network", True, f"{profile.base_url} answers"),
                 Check("client id", False, f"OVO does not know {profile.client_id} ({said})",
-                      f"use the client id OVO sent for {profile.name} (stage and production differ)"),
+                      f"use the client id OVO sent for {profile.name} (stage and production differ); this one came "
+                      f"from {profile.source('client_id')}"),
                 *_not_checked(_SERVER_CHECKS[2:], "the client id was refused")]
     if "whitelist" in reason or " ip " in f" {reason} ":
         return [Check("network", False, f"OVO refused this machine's address ({said})",
@@ -175,6 +200,11 @@ def prove_credentials(profile: Profile, *, transport: httpx.BaseTransport | None
         except AuthenticationError as exc:
             return _refused_token(exc, profile)
         except OvoApiError as exc:
+            if "not SNAP JSON" in exc.response_message:
+                return [Check("network", False, f"{profile.base_url} does not answer as OVO does "
+                                                f"({exc.response_message.split('(', 1)[-1].rstrip(')')})",
+                              "check the base URL: it must be OVO's API host (or a sandbox's)"),
+                        *_not_checked(_SERVER_CHECKS[1:], "no OVO answered")]
             return [Check("network", True, f"{profile.base_url} answers"),
                     Check("client id", False, f"the B2B token request got {exc.response_code} "
                                               f"{exc.response_message}", exc.hint),
@@ -192,15 +222,16 @@ def prove_credentials(profile: Profile, *, transport: httpx.BaseTransport | None
                         Check("merchant id", False, f"OVO does not know merchant {profile.merchant_id} for "
                                                     f"{profile.client_id} ({exc.response_code} "
                                                     f"{exc.response_message})",
-                              f"use the merchant id OVO sent for {profile.name}")]
+                              f"use the merchant id OVO sent for {profile.name}; this one came from "
+                              f"{profile.source('merchant_id')}")]
             return [*checks, Check("client secret", True, "OVO verified the HMAC-SHA512 signature"),
                     Check("merchant id", True, f"{profile.merchant_id}: OVO looked for the payment "
                                                f"({exc.response_code} {exc.response_message}, as it must)")]
         except AuthenticationError as exc:
             return [*checks, Check("client secret", False, f"OVO refused the HMAC-SHA512 signature "
                                                            f"({exc.response_code} {exc.response_message})",
-                                   f"use the client secret OVO sent for {profile.name} (OVO_NB_CLIENT_SECRET or "
-                                   "credentials.toml)"),
+                                   f"use the client secret OVO sent for {profile.name} with {profile.client_id}; this "
+                                   f"one came from {profile.source('client_secret')}"),
                     *_not_checked(_SERVER_CHECKS[5:], "the client secret was refused")]
         except (OvoApiError, OvoConnectionError) as exc:
             said = f"{exc.response_code} {exc.response_message}" if isinstance(exc, OvoApiError) else str(exc)

@@ -109,7 +109,9 @@ class OvoApiError(OvoNbError):
     """OVO answered with a non-success SNAP code; carries the code, message and logged call id."""
 
     def __init__(self, response_code: str, response_message: str, http_status: int, *,
-                 call_id: int | None = None, body: dict[str, object] | None = None) -> None:
+                 call_id: int | None = None, body: dict[str, object] | None = None, local: bool = False) -> None:
+        self.local = local
+        """True when this library refused before sending (the code is the one OVO would answer), not OVO."""
         self.response_code = response_code
         self.response_message = response_message
         self.http_status = http_status

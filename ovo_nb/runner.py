@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ._files import RUN_DIR_ENV, RUN_ID_ENV, artefact_dir
-from .calllog import mask_msisdn, new_run_id
-from .config import PROFILES, default_profile
+from .calllog import mask_msisdn, new_run_id, redact_url
+from .config import default_profile, load_profile
 from .errors import OvoNbError
 from .outcome import NotebookOutcome
 from .project import Project, find_project
@@ -220,8 +220,7 @@ def run_notebooks(
     if unknown:
         raise OvoNbError(f"No chosen notebook has a parameter named {', '.join(sorted(unknown))}.")
     asked = str(parameters.get("profile") or "") or profile or default_profile()
-    if asked not in PROFILES:
-        raise OvoNbError(f"Unknown profile {asked!r}; choose one of {', '.join(PROFILES)}.")
+    load_profile(asked, complete=False)  # an unknown profile, a wrong value or a committed secret: before anything runs
     on_start = on_start or (lambda path: None)
     run_id = run_id or new_run_id()
     run_dir = Path(output_root or project.outputs) / run_id
@@ -261,7 +260,7 @@ def run_notebooks(
                     futures.append(pool.submit(_execute, *task))
                 outcomes = [future.result() for future in futures]
     for path in notebooks:
-        _mask_phones(run_dir / path.name, chosen[path])
+        _redact_parameters(run_dir / path.name, chosen[path])
     results = [_verdict(path, run_dir / path.name, outcome, asked, chosen[path], profile)
                for path, outcome in zip(notebooks, outcomes, strict=True)]
     result = RunResult(run_id, run_dir, results, asked, project.describe())
@@ -307,23 +306,32 @@ def _verdict(path: Path, output: Path, executed: tuple[float, str, str], asked: 
                           outcome.profile, outcome.base_url, resume, outcome.webview_file, exact)
 
 
-def _mask_phones(output: Path, parameters: Mapping[str, Any]) -> None:
-    """Phone numbers given as parameters, masked where papermill wrote them into the executed notebook
-    (the injected cell and its metadata): outputs never hold a customer's full number."""
+def _redact_parameters(output: Path, parameters: Mapping[str, Any]) -> None:
+    """Phone numbers and webview callback URLs (their authCode) given as parameters, masked where papermill wrote
+    them into the executed notebook (the injected cell and its metadata): outputs never hold them in full."""
     import nbformat
 
-    phones = {str(v): mask_msisdn(str(v)) for k, v in parameters.items() if "phone" in k and v}
-    if not phones or not output.exists():
+    masked = {str(v): _shown(k, v) for k, v in parameters.items() if v and _shown(k, v) != v}
+    if not masked or not output.exists():
         return
     executed = nbformat.read(output, as_version=4)  # type: ignore[no-untyped-call]
     for cell in executed.cells:
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            for full, masked in phones.items():
-                cell.source = cell.source.replace(full, masked)
+            for full, shown in masked.items():
+                cell.source = cell.source.replace(repr(full), repr(shown)).replace(full, shown)
     given = executed.metadata.get("papermill", {}).get("parameters", {})
     for name, value in given.items():
-        given[name] = phones.get(str(value), value)
+        given[name] = masked.get(str(value), value)
     nbformat.write(executed, output)  # type: ignore[no-untyped-call]
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A parameter as outputs may show it: a phone masked, a callback URL's authCode masked."""
+    if "phone" in name and value:
+        return mask_msisdn(str(value))
+    if "callback_url" in name and value:
+        return redact_url(str(value))
+    return value
 
 
 def _read_outcome(output: Path) -> NotebookOutcome | None:
@@ -343,7 +351,7 @@ def resume_command(notebook: Path, parameters: Mapping[str, Any], profile_option
     for name, value in parameters.items():
         text = json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
         if mask and "phone" in name:
-            text = mask_msisdn(text)
+            text = "<the customer's phone>"
         words += ["-p", name, shlex.quote(text)]
     return " ".join(words)
 
@@ -452,7 +460,7 @@ def _executed(run_dir: Path, notebook: NotebookResult) -> tuple[dict[str, Any], 
     refused = [text for cell in executed.cells for output in cell.get("outputs", [])
                if (text := output.get("data", {}).get("text/plain", "")).startswith("[refused]")
                and not text.startswith("[refused] Outcome")]
-    return {k: mask_msisdn(str(v)) if "phone" in k and v else v for k, v in used.items()}, refused
+    return {k: _shown(k, v) for k, v in used.items()}, refused
 
 
 _STATE_CLASS = {"passed": "ok", "failed": "fail", "waiting": "wait", "skipped": "skip"}

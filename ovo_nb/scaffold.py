@@ -33,6 +33,8 @@ TEMPLATES: tuple[tuple[str, str], ...] = (
 )
 """Each template shipped in ``ovo_nb/templates`` and where it goes in the project."""
 VENDOR_DIR = "vendor"
+YOURS = frozenset({PROJECT_FILE, "README.md"})
+"""Files the partner fills in: kept even with ``force`` (this version's template stays in ``ovo_nb/templates``)."""
 
 
 @dataclass
@@ -45,6 +47,8 @@ class InitResult:
     unchanged: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     """Files that exist and differ from this version's: left as they are (``force`` replaces them)."""
+    yours: list[str] = field(default_factory=list)
+    """Settings and README the partner fills in, differing from the template: never replaced."""
 
 
 def _version() -> str:
@@ -107,8 +111,22 @@ def _write(path: Path, data: bytes) -> None:
         raise
 
 
+def _same(path: Path, data: bytes) -> bool:
+    """Whether ``path`` holds ``data``; a notebook is the same when its cells' sources are (its outputs are yours)."""
+    held = path.read_bytes()
+    if held == data or path.suffix != ".ipynb":
+        return held == data
+    try:
+        mine, theirs = json.loads(held), json.loads(data)
+        return [(c.get("cell_type"), "".join(c.get("source", ""))) for c in mine.get("cells", [])] == [
+            (c.get("cell_type"), "".join(c.get("source", ""))) for c in theirs.get("cells", [])]
+    except (ValueError, AttributeError):
+        return False
+
+
 def init_project(folder: str | Path = ".", *, force: bool = False) -> InitResult:
-    """Scaffold (or complete) a partner project in ``folder``; existing files that differ are kept unless ``force``."""
+    """Scaffold (or complete) a partner project in ``folder``; existing files that differ are kept unless ``force``
+    (the settings file and README, which the partner fills in, are kept even then)."""
     target = Path(folder).expanduser()
     if target.exists() and not target.is_dir():
         raise OvoNbError(f"{target} is a file, not a folder: give a folder for the project.")
@@ -122,8 +140,10 @@ def init_project(folder: str | Path = ".", *, force: bool = False) -> InitResult
             elif not path.exists():
                 _write(path, data)
                 result.written.append(relative)
-            elif path.read_bytes() == data:
+            elif _same(path, data):
                 result.unchanged.append(relative)
+            elif relative in YOURS:
+                result.yours.append(relative)
             elif force:
                 _write(path, data)
                 result.replaced.append(relative)

@@ -52,7 +52,7 @@ class StepResult:
         """The step as a card: state, SNAP code and meaning, what to do, the call id."""
         error = self.error
         if isinstance(error, OvoApiError):
-            said = f"OVO said: {error.response_message}"
+            said = f"{'checked here, nothing sent' if error.local else 'OVO said'}: {error.response_message}"
             detail = f"refused as expected; {said}" if self.status == "done" else said
             return Card(self.title, self.status, detail, error.response_code, error.hint, error.call_id)
         if error is not None:

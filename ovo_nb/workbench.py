@@ -260,7 +260,7 @@ def _clock(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
         raise ValidationError(f"usage: ovo-nb trigger clock +16m (s, m, h or d); got {text!r}.")
     now = admin.advance_clock(span)
     return (f"OVO's business time moved {text} to {now.isoformat(timespec='seconds')}",
-            "business time never goes back: start the sandbox with a fresh --state to begin again")
+            "business time never goes back: `ovo-nb sandbox reset` (the sandbox stopped first) begins again")
 
 
 def _phone_changed(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
@@ -285,7 +285,8 @@ def _clear(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
 
 
 TRIGGERS: dict[str, Trigger] = {t.name: t for t in (
-    Trigger("insufficient-funds", "insufficient-funds PHONE", "cash 0: the next debit answers 4035414",
+    Trigger("insufficient-funds", "insufficient-funds PHONE",
+            "cash 0: the balance check before a debit refuses it, and a debit sent anyway answers 4035414",
             _set_customer("cash", "0.00", "cash", "insufficient-funds PHONE")),
     Trigger("pin-blocked", "pin-blocked PHONE", "the Security PIN blocked: webviews stop at the PIN",
             _set_customer("pin_locked", True, "pinLocked", "pin-blocked PHONE")),

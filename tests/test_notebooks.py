@@ -79,7 +79,7 @@ def test_key_setup_runs_headless_and_leaks_nothing(tmp_path: Path) -> None:
     assert demo.client_id in outputs
     assert_no_secret_material(notebook_text(executed), passphrase, demo.client_secret)
     request = json.loads((result.run_dir / "key_setup" / "credential_request" / "request.json").read_text())
-    assert request["environment"] == "stage" and request["callback_urls"] == ["https://partner.example.com/ovo/callback"]
+    assert request["environment"] == "stage" and request["callback_urls"] == list(load_profile().callback_urls)
 
     again = run_notebooks(["key_setup"], output_root=tmp_path, progress=False)
     assert again.ok and "existing key reused" in cell_outputs(again.run_dir / "01_key_setup.ipynb")
@@ -89,8 +89,9 @@ def test_key_setup_runs_headless_and_leaks_nothing(tmp_path: Path) -> None:
 
 def test_key_setup_opens_ovos_files_for_production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OVO_NB_KEY_PASSPHRASE", "production passphrase from a vault")
-    first = run_notebooks(["key_setup"], parameters={"environment": "production"}, output_root=tmp_path,
-                          progress=False)
+    first = run_notebooks(["key_setup"], parameters={"environment": "production", "ip_whitelist": ["203.0.113.10"],
+                                                     "daily_refund_limit": "50000000.00"},
+                          output_root=tmp_path, progress=False)
     assert first.ok, first.notebooks
     key_folder = default_key_dir("production")
     key = load_private_key(key_folder / "partner_private_key.pem", "production passphrase from a vault")
@@ -99,6 +100,7 @@ def test_key_setup_opens_ovos_files_for_production(tmp_path: Path, monkeypatch: 
     result = run_notebooks(
         ["key_setup"],
         parameters={"environment": "production", "ip_whitelist": ["203.0.113.10", "198.51.100.0/29"],
+                    "daily_refund_limit": "50000000.00",
                     "key_bin_enc_path": str(tmp_path / "from_ovo" / "key.bin.enc"),
                     "cred_file_enc_path": str(tmp_path / "from_ovo" / "cred_file.enc")},
         output_root=tmp_path, progress=False,

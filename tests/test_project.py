@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tomllib
@@ -79,9 +80,17 @@ def test_init_writes_a_project_and_can_run_again(tmp_path: Path, capsys: pytest.
     assert (target / "notebooks" / "02_binding.ipynb").read_text() == "my own changes"
 
     (target / "notebooks" / "03_direct_debit.ipynb").unlink()
+    (target / "ovo-nb.toml").write_text('[profiles.stage]\nclient_id = "mine"\n')
+    executed = json.loads((target / "notebooks" / "04_refund.ipynb").read_text())  # saved in JupyterLab: outputs
+    for cell in executed["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [{"output_type": "stream", "name": "stdout", "text": "x"}], 1
+    (target / "notebooks" / "04_refund.ipynb").write_text(json.dumps(executed))
     assert main(["init", str(target), "--force"]) == 0
     forced = capsys.readouterr().out
     assert "replaced  notebooks/02_binding.ipynb" in forced and "wrote     notebooks/03_direct_debit.ipynb" in forced
+    assert "kept      ovo-nb.toml: yours to fill in" in forced and "04_refund" not in forced  # outputs are yours
+    assert 'client_id = "mine"' in (target / "ovo-nb.toml").read_text()
     assert (target / "notebooks" / "02_binding.ipynb").read_bytes() == (
         packaged_notebooks() / "02_binding.ipynb").read_bytes()
 
@@ -161,3 +170,31 @@ def test_the_rules_name_the_installed_fidelity_page_and_a_closed_pipe_is_no_trac
     page = done.stdout.split("; ", 1)[1].split(" lists", 1)[0]
     assert Path(page).is_file() and Path(page).name == "FIDELITY.md"
     assert done.stderr == ""
+
+
+def test_key_setup_for_stage_takes_the_profiles_callback_urls_and_name_never_placeholders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+
+    from ovo_nb.runner import run_notebooks
+
+    init_project(tmp_path / "shop")
+    monkeypatch.chdir(tmp_path / "shop")
+    bare = run_notebooks(["key_setup"], profile="stage", progress=False)
+    [notebook] = bare.notebooks
+    assert notebook.state == "failed" and "Give partner_name" in notebook.error  # nothing made up for OVO
+    (tmp_path / "shop" / "ovo-nb.toml").write_text(
+        '[profiles.stage]\npartner_name = "PT Toko Kita"\ncallback_urls = ["https://toko.example.id/ovo/cb"]\n')
+    done = run_notebooks(["key_setup"], profile="stage", progress=False)
+    assert done.ok, done.notebooks
+    request = json.loads((done.run_dir / "key_setup" / "credential_request" / "request.json").read_text())
+    assert (request["partner_name"], request["callback_urls"]) == ("PT Toko Kita", ["https://toko.example.id/ovo/cb"])
+
+
+def test_a_secret_under_any_profile_of_the_settings_file_stops_every_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    init_project(tmp_path / "shop")
+    (tmp_path / "shop" / "ovo-nb.toml").write_text('[profiles.production]\nclient_secret = "leak"\n')
+    monkeypatch.chdir(tmp_path / "shop")
+    assert main(["run", "binding"]) == 2  # a sandbox run, the one CI makes: refused all the same
+    err = capsys.readouterr().err
+    assert "client_secret is set under [profiles.production]" in err and "leak" not in err

@@ -21,6 +21,7 @@ from ovo_nb.environments import SandboxAdmin, sandbox_admin
 from ovo_nb.flows import Ovo
 from ovo_nb.keys import default_key_dir, prepare_partner_keys, public_key_pem
 from ovo_nb.sandbox import SandboxServer, open_sandbox
+from ovo_nb.webview import parse_callback
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -109,6 +110,12 @@ def test_waiting_for_the_customer_is_never_a_pass_and_the_printed_command_resume
     words = shlex.split(command.replace("'<the URL the browser landed on>'", shlex.quote(landed)))
     assert main([*words[1:], "--output", str(tmp_path / "resumed")]) == 0
     assert "PASS 02_binding.ipynb" in capsys.readouterr().out
+    auth_code = parse_callback(landed).auth_code
+    for path in (tmp_path / "resumed").rglob("*"):  # the authCode in the callback parameter stays out of outputs
+        if path.is_file():
+            assert auth_code not in path.read_text(errors="replace"), path
+    masked = _summary(tmp_path / "runs")["notebooks"][0]["resume"]  # type: ignore[index]
+    assert phone not in masked and "<the customer" in masked
     with Ovo.open("stage") as ovo:
         assert ovo.is_bound(phone)
 
@@ -127,7 +134,7 @@ def test_what_stage_lacks_is_skipped_with_the_reason(stage: StandIn, tmp_path: P
     out = capsys.readouterr().out
     assert out.count("SKIP ") == 3 and "0 of 3 notebooks passed, 3 skipped" in out
     assert "give -p phone <the phone of your OVO stage account>" in out
-    assert "give -p reference <its partnerReferenceNo>" in out and "-p stage_phone <its phone>" in out
+    assert "give -p reference <its partnerReferenceNo>" in out and "need a person at every webview step" in out
     summary = _summary(tmp_path / "runs")
     assert summary["state"] == "skipped" and summary["ok"] is False
     cases = ElementTree.parse(junit).getroot().findall(".//testcase")
@@ -182,6 +189,17 @@ def test_doctor_proves_each_credential_against_the_server(stage: StandIn, monkey
     code, out = _doctor(capsys)
     assert code == 1 and "FAIL client secret: OVO refused the HMAC-SHA512 signature (4015800" in out
     assert "SKIP merchant id" in out and "wrong" not in out.replace("is wrong", "")
+    assert "this one came from OVO_NB_STAGE_CLIENT_SECRET" in out
+    monkeypatch.setenv("OVO_NB_STAGE_CLIENT_SECRET", SECRET)
+
+    from ovo_nb.keys import Credentials
+
+    Credentials("oamerchantother", "a-secret-issued-for-another-client").save(  # key setup decrypted another pair
+        default_key_dir("stage") / "credentials.toml", overwrite=True)
+    monkeypatch.delenv("OVO_NB_STAGE_CLIENT_SECRET")  # the secret now comes from that file, the id from the variable
+    code, out = _doctor(capsys)
+    assert code == 1 and "FAIL credentials" in out and "the secret was issued for oamerchantother, not " \
+        f"{CLIENT_ID}" in out
     monkeypatch.setenv("OVO_NB_STAGE_CLIENT_SECRET", SECRET)
 
     monkeypatch.setenv("OVO_NB_STAGE_CLIENT_ID", "oamerchantnobody")
@@ -210,6 +228,22 @@ def test_a_doctor_that_never_reached_the_server_says_so(stage: StandIn, monkeypa
     assert "SKIP client secret: not checked: the server was not reached" in out and "unproven" in out
     code, out = _doctor(capsys, "--offline")
     assert code == 0 and "offline: nothing sent" in out and "network" not in out and "clock skew" not in out
+
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Quiet(BaseHTTPRequestHandler):  # a web server, but not OVO: no POST, no SNAP JSON
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = HTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("OVO_NB_STAGE_BASE_URL", f"http://127.0.0.1:{other.server_address[1]}")
+        code, out = _doctor(capsys)
+    finally:
+        other.shutdown()
+    assert code == 3 and "does not answer as OVO does (HTTP 501, not SNAP JSON)" in out and "base URL" in out
 
 
 # ----------------------------------------------------------------------------- conformance of a stage run
@@ -245,3 +279,39 @@ def test_a_stage_run_with_its_own_merchant_replays_alike_with_stages_variables_e
     out = capsys.readouterr().out
     calls = int(re.search(r"(\d+) of \1 calls answered alike", out).group(1))  # type: ignore[union-attr]
     assert calls >= 13, out
+
+
+def _run_id(root: Path) -> str:
+    return str(_summary(root)["run_id"])
+
+
+def test_a_flow_split_over_runs_replays_alike_and_a_wrong_signature_is_not_a_difference(
+        stage: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Against stage a webview step ends one run and its callback starts the next: conformance of the resuming
+    run replays the runs its flow began in first."""
+    phone = stage.admin.new_customer()
+    runs = []
+    for notebook, codes in (("binding", (phone[-4:], "123456")), ("direct_debit", ("123456",))):
+        waiting, resumed = tmp_path / f"{notebook}-1", tmp_path / f"{notebook}-2"
+        assert main(["run", notebook, "--profile", "stage", "-p", "phone", phone, "--output", str(waiting)]) == 3
+        url = re.search(r"^     (http://127\.0\.0\.1:\d+/cellblockui/\S+)$", capsys.readouterr().out, re.M)
+        landed = stage.admin.complete_webview(url.group(1), *codes)  # type: ignore[union-attr]
+        assert main(["run", notebook, "--profile", "stage", "-p", "phone", phone, "-p", "callback_url", landed,
+                     "--output", str(resumed)]) == 0
+        runs += [_run_id(waiting), _run_id(resumed)]
+    capsys.readouterr()
+    assert main(["conformance", runs[3], "--source", "stage"]) == 0  # the debit's resume, after all that began it
+    out = capsys.readouterr().out
+    assert re.search(r"(\d+) of \1 calls answered alike", out) and all(run in out for run in runs[:3])
+
+    monkeypatch.setenv("OVO_NB_STAGE_CLIENT_SECRET", "wrong")
+    assert main(["doctor", "--profile", "stage"]) == 1  # its refund probe is refused for the signature
+    monkeypatch.setenv("OVO_NB_STAGE_CLIENT_SECRET", SECRET)
+    from ovo_nb.calllog import CallLog
+    from ovo_nb.config import load_profile
+
+    with CallLog.open(load_profile("stage").state_dir / "calls.sqlite") as log:
+        doctor_run = log.runs()[-1]
+    capsys.readouterr()
+    assert main(["conformance", doctor_run, "--source", "stage"]) == 0
+    assert "1 not comparable" in (out := capsys.readouterr().out) and "signature or timestamp was refused" in out

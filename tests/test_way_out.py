@@ -99,3 +99,17 @@ def test_sandbox_reset_starts_fresh_and_keeps_the_partner(tmp_path: Path,
         assert (state / "vault.sqlite").exists()
     assert main(["sandbox", "reset", "--state", ":memory:"]) == 2
     assert "nothing to reset" in capsys.readouterr().err
+
+
+def test_a_callback_used_twice_or_for_another_customer_says_so() -> None:
+    with Ovo.open(sandbox_state=":memory:") as ovo:
+        assert ovo.sandbox is not None
+        phone, other = ovo.sandbox.new_customer(), ovo.sandbox.new_customer()
+        pending = ovo.start_binding(phone)
+        landed = ovo.sandbox.complete_webview(pending.webview_url, phone[-4:], "123456")
+        ovo.resume_binding(phone, landed)
+        with pytest.raises(WebviewError, match="already finished: its linkage token was exchanged .* The customer is "
+                                               "bound"):
+            ovo.resume_binding(phone, landed)
+        with pytest.raises(WebviewError, match=r"No binding of 0812\*\*\*\*\d{4} was started in this vault"):
+            ovo.resume_binding(other, landed)

@@ -191,6 +191,9 @@ RULES: tuple[Rule, ...] = (
     # ------------------------------------------------------------------ onboarding
     Rule("ONB-PRODUCTION", "Production onboarding requires an IP whitelist", "FAQ: production credentials: "
          "Provide IP whitelist", "ops.register_partner"),
+    Rule("ONB-CALLBACKS", "Callback and error-redirect URLs are registered only as static https URLs without a query",
+         "FAQ: the callback URL should have a static value & should be registered in OVO environment before use",
+         "ops.register_partner (keys.validate_callback_url)"),
     Rule("ONB-CREDENTIALS", "Onboarding answers OVO's encrypted pair (RSA-wrapped key.bin, openssl enc file)",
          "SPEC: Client credential sharing (OVO's SOP)", "admin._register_partner"),
     # ------------------------------------------------------------------ tolerance and hostile input
