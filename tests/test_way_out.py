@@ -113,3 +113,17 @@ def test_a_callback_used_twice_or_for_another_customer_says_so() -> None:
             ovo.resume_binding(phone, landed)
         with pytest.raises(WebviewError, match=r"No binding of 0812\*\*\*\*\d{4} was started in this vault"):
             ovo.resume_binding(other, landed)
+
+
+def test_a_refusal_made_here_is_not_shown_as_ovos_answer() -> None:
+    from ovo_nb.errors import InsufficientFundsError
+    from ovo_nb.walkthrough import StepResult
+
+    with Ovo.open(sandbox_state=":memory:") as ovo:
+        ovo.bind("081200000001")  # Broke Budi: IDR 1,000
+        with pytest.raises(InsufficientFundsError) as caught:
+            ovo.start_payment("081200000001", "5000")
+        debits = [c for c in ovo.client.call_log.calls() if "payment-host-to-host" in c.path]
+    assert caught.value.local and debits == []  # the balance inquiry said so; no debit was sent
+    card = StepResult("debit, 1st call", "refused", error=caught.value).card()
+    assert card.detail.startswith("checked here, nothing sent: Insufficient Funds") and "OVO said" not in card.text()
