@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import KeyFileError, OvoNbError, StateFileError
+from .errors import KeyFileError, StateFileError
 from .snap import JAKARTA, Clock, SystemClock
 
 SECRET_FILE_MODE = 0o600
@@ -361,18 +361,13 @@ RUN_ID_ENV = "OVO_NB_RUN_ID"
 """Set for every notebook ``ovo-nb run`` executes: the run id its calls are logged under."""
 
 
-def project_root() -> Path:
-    """The folder holding ``notebooks/``: the working directory if it has one, else the source checkout."""
-    for candidate in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        if (candidate / "notebooks").is_dir():
-            return candidate
-    raise OvoNbError("No notebooks/ folder here or beside the ovo_nb package; run from the project folder.")
-
-
 def artefact_dir(name: str) -> Path:
     """Where a notebook writes its artefacts: ``$OVO_NB_RUN_DIR/<name>`` under ``ovo-nb run``, else
-    ``outputs/<this session's run id>/<name>``: never a folder another run would overwrite."""
-    base = Path(os.environ.get(RUN_DIR_ENV) or project_root() / "outputs" / _session_run_id())
+    ``outputs/<this session's run id>/<name>`` in the project (:func:`ovo_nb.project.find_project`,
+    so a kernel started in ``notebooks/`` finds it too): never a folder another run would overwrite."""
+    from .project import find_project
+
+    base = Path(os.environ.get(RUN_DIR_ENV) or find_project().outputs / _session_run_id())
     folder = base / name
     folder.mkdir(parents=True, exist_ok=True)
     return folder

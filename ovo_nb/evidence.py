@@ -3,7 +3,8 @@
 BI's Devsite Testing wants a positive and a negative scenario for each of six APIs (twelve
 in all); OVO's Functionality Testing document wants, for each scenario, the request as the
 partner's backend logged it (request line, Host, every header, blank line, body) and the
-response. :func:`run_scenarios` executes a catalogue against the sandbox or stage, each
+response. :func:`run_scenarios` executes a catalogue against the sandbox (which plays the customer at every
+webview), each
 exchange in the call log under its scenario id, and checks the SNAP code against the
 expected one; the writers turn the logged calls into the evidence workbook and the devsite
 summary, with bearer tokens masked unless ``reveal=True`` is asked for explicitly.
@@ -23,6 +24,7 @@ import pandas as pd
 from ._escape import html_page, html_table, xlsx_append, xlsx_set, xlsx_text
 from .calllog import Call
 from .config import load_profile
+from .environments import SandboxAdmin
 from .errors import OvoApiError, OvoNbError, ValidationError
 from .flows import Ovo
 from .snap import match_endpoint
@@ -66,18 +68,16 @@ class ScenarioResult:
 # --------------------------------------------------------------------------- the scenarios
 
 def _customer(ovo: Ovo, ctx: dict[str, Any], *, cash: str = "5000000") -> str:
-    """A bound customer for this evidence run (a fresh one in the sandbox)."""
+    """A bound customer for this evidence run."""
     if "phone" not in ctx:
-        if ovo.sandbox is not None:
-            phone = ovo.sandbox.add_customer("081500000000", name="Evidence", cash=cash, replace=True)
-        else:
-            phone = str(ctx.get("stage_phone") or "")
-            if not phone:
-                raise ValidationError("Against stage, give the phone of a bound OVO stage account (stage_phone).")
-        if not ovo.is_bound(phone):
-            ovo.bind(phone)
-        ctx["phone"] = phone
+        ctx["phone"] = _sandbox(ovo).add_customer("081500000000", name="Evidence", cash=cash, replace=True)
+        ovo.bind(ctx["phone"])
     return str(ctx["phone"])
+
+
+def _sandbox(ovo: Ovo) -> SandboxAdmin:
+    assert ovo.sandbox is not None  # run_scenarios refuses any other
+    return ovo.sandbox
 
 
 def _paid(ovo: Ovo, ctx: dict[str, Any]) -> str:
@@ -87,13 +87,13 @@ def _paid(ovo: Ovo, ctx: dict[str, Any]) -> str:
 
 
 def _binding_positive(ovo: Ovo, ctx: dict[str, Any]) -> None:
-    phone = ovo.sandbox.add_customer("081600000001", cash="100000", replace=True) if ovo.sandbox else ctx["stage_phone"]
+    phone = _sandbox(ovo).add_customer("081600000001", cash="100000", replace=True)
     ovo.lookup(phone)
     ovo.client.account_binding(phone, ovo.ledger.new_reference("BIND"))
 
 
 def _binding_bad_signature(ovo: Ovo, ctx: dict[str, Any]) -> None:
-    phone = ovo.sandbox.add_customer("081600000002", cash="100000", replace=True) if ovo.sandbox else ctx["stage_phone"]
+    phone = _sandbox(ovo).add_customer("081600000002", cash="100000", replace=True)
     ovo.lookup(phone)
     request = ovo.client.builder.build("account_binding", {"partnerReferenceNo": ovo.ledger.new_reference("BIND"),
                                                            "phoneNo": phone, "merchantId": ovo.profile.merchant_id})
@@ -102,7 +102,7 @@ def _binding_bad_signature(ovo: Ovo, ctx: dict[str, Any]) -> None:
 
 
 def _unbinding_positive(ovo: Ovo, ctx: dict[str, Any]) -> None:
-    phone = ovo.sandbox.add_customer("081600000003", cash="100000", replace=True) if ovo.sandbox else ctx["stage_phone"]
+    phone = _sandbox(ovo).add_customer("081600000003", cash="100000", replace=True)
     ovo.bind(phone)
     ovo.unbind(phone)
 
@@ -250,9 +250,20 @@ def evidence_session(folder: str | Path, profile: str = "sandbox") -> Ovo:
     return Ovo.open(resolved, sandbox_state=":memory:" if resolved.is_sandbox else None)
 
 
-def run_scenarios(ovo: Ovo, chosen: Iterable[Scenario], *, stage_phone: str = "") -> list[ScenarioResult]:
-    """Run each scenario under its id in the call log; the evidence call is the scenario's last call."""
-    ctx: dict[str, Any] = {"stage_phone": stage_phone}
+SANDBOX_ONLY = (
+    "BI's scenarios bind, pay and unbind customers through OVO's webview at every step, which against {profile} "
+    "needs a person at each one: they run against the sandbox. For OVO's functional test sheet, your {profile} "
+    "backend log is the evidence: `ovo-nb calls --profile {profile}`, and as_http() of those calls")
+"""Why the scenario run is the sandbox's alone."""
+
+
+def run_scenarios(ovo: Ovo, chosen: Iterable[Scenario]) -> list[ScenarioResult]:
+    """Run each scenario under its id in the call log; the evidence call is the scenario's last call.
+
+    The scenarios complete the customer's webview steps themselves, so ``ovo`` is a sandbox session."""
+    if ovo.sandbox is None:
+        raise ValidationError(SANDBOX_ONLY.format(profile=ovo.profile.name) + ".")
+    ctx: dict[str, Any] = {}
     results = []
     log = ovo.client.call_log
     for scenario in chosen:

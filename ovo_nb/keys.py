@@ -421,6 +421,9 @@ def build_credential_request(
             )
     else:
         ips, limit = (), None
+    if not partner_name.strip():
+        raise ValidationError("Give partner_name: your company's name as OVO knows it (OVO files the request under "
+                              "it).")
     return CredentialRequest(
         environment=environment,  # type: ignore[arg-type]
         public_key_x509=public_key_pem(key, "x509"),

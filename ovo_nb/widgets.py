@@ -15,7 +15,7 @@ import ipywidgets as w
 
 from ._escape import html_page
 from ._files import RUN_DIR_ENV
-from .calllog import redact_url
+from .calllog import mask_msisdn, redact_url
 from .errors import OvoNbError
 from .flows import PendingBinding, PendingPayment
 from .snap import stage_otp
@@ -38,9 +38,13 @@ class FlowPanel:
         """Every action's outcome, newest last (the output area shows the latest)."""
         self.last_reference = ""
         choices = [f"{c['phone']} {c['name']}: {c['purpose'].split(';')[0]}" for c in TEST_CUSTOMERS]
+        self._hidden: dict[str, str] = {}
+        """Masked label -> full phone: the notebook's customer is never shown (nor saved) in full."""
         if phone and not any(choice.startswith(phone) for choice in choices):
-            choices.insert(0, f"{phone} this notebook's customer")
-        self.customer = w.Combobox(options=choices, value=next(c for c in choices if c.startswith(phone)),
+            label = f"{mask_msisdn(phone)} this notebook's customer"
+            self._hidden[label.split(" ")[0]] = phone
+            choices.insert(0, label)
+        self.customer = w.Combobox(options=choices, value=next((c for c in choices if c.startswith(phone)), choices[0]),
                                    description="Customer", placeholder="08xxxxxxxxxx", ensure_option=False,
                                    layout=w.Layout(width="34em"))
         self.amount = w.Text(value="15000.00", description="Amount IDR")
@@ -74,7 +78,8 @@ class FlowPanel:
 
     @property
     def phone(self) -> str:
-        return str(self.customer.value).split(" ")[0]
+        typed = str(self.customer.value).split(" ")[0]
+        return self._hidden.get(typed, typed)
 
     def _button(self, label: str, action: Callable[[], Any]) -> w.Button:
         button = w.Button(description=label, layout=w.Layout(width="auto"))

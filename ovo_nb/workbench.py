@@ -285,7 +285,7 @@ def _clock(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
         raise ValidationError(f"usage: ovo-nb trigger clock +16m (s, m, h or d); got {text!r}.")
     now = admin.advance_clock(span)
     return (f"OVO's business time moved {text} to {now.isoformat(timespec='seconds')}",
-            "business time never goes back: start the sandbox with a fresh --state to begin again")
+            "business time never goes back: `ovo-nb sandbox reset` (the sandbox stopped first) begins again")
 
 
 def _phone_changed(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
@@ -297,13 +297,21 @@ def _phone_changed(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
             f"bind {mask_msisdn(args[1])} again")
 
 
+def _unlink(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
+    phone = _phone(args, "unlink-in-app PHONE [CLIENT_ID]")
+    unlinked = admin.unlink_in_app(phone, args[1] if len(args) > 1 else None)
+    return (f"{mask_msisdn(phone)} unlinked {', '.join(unlinked) or 'no partner'} in the OVO app: those tokens fail",
+            f"bind {mask_msisdn(phone)} again")
+
+
 def _clear(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
     admin.clear_faults()
     return "every fault disarmed", "-"
 
 
 TRIGGERS: dict[str, Trigger] = {t.name: t for t in (
-    Trigger("insufficient-funds", "insufficient-funds PHONE", "cash 0: the next debit answers 4035414",
+    Trigger("insufficient-funds", "insufficient-funds PHONE",
+            "cash 0: the balance check before a debit refuses it, and a debit sent anyway answers 4035414",
             _set_customer("cash", "0.00", "cash", "insufficient-funds PHONE")),
     Trigger("pin-blocked", "pin-blocked PHONE", "the Security PIN blocked: webviews stop at the PIN",
             _set_customer("pin_locked", True, "pinLocked", "pin-blocked PHONE")),
@@ -311,6 +319,9 @@ TRIGGERS: dict[str, Trigger] = {t.name: t for t in (
             _set_customer("status", "CLOSED", "status", "customer-closed PHONE")),
     Trigger("phone-changed", "phone-changed PHONE NEW_PHONE", "the customer changed number: old tokens fail",
             _phone_changed),
+    Trigger("unlink-in-app", "unlink-in-app PHONE [CLIENT_ID]",
+            "the customer unlinks a partner (default: every one) in the OVO app: its tokens fail, binding is free",
+            _unlink),
     Trigger("timeout-after-commit", "timeout-after-commit [API]",
             "the next call (default debit_payment) is done at OVO but its answer never comes",
             _fault("timeout_after_commit", "debit_payment")),

@@ -195,8 +195,9 @@ def test_the_run_summary_and_calls_csv_keep_payloads_inert(tmp_path: Path, isola
                 ovo.balance(RICH)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    notebooks = [NotebookResult(p, str(run_dir / "x.ipynb"), False, 1.0, p) for p in PAYLOADS]
-    _write_reports(RunResult(run_id, run_dir, notebooks), {})
+    notebooks = [NotebookResult(p, str(run_dir / "x.ipynb"), "failed" if i % 2 else "waiting", 1.0, p,
+                                profile="sandbox", resume=p) for i, p in enumerate(PAYLOADS)]
+    _write_reports(RunResult(run_id, run_dir, notebooks, profile="sandbox", source=PAYLOADS[0]))
     page = (run_dir / "summary.html").read_text()
     assert html_problems(page) == []
     assert all(shows(page, p) for p in PAYLOADS)

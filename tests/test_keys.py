@@ -190,7 +190,7 @@ def test_good_ip_entries_pass() -> None:
 def test_stage_request_needs_keys_and_callbacks_only(partner_key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
     request = build_credential_request(
         partner_key, "stage", ["https://shop.example/ovo/return", "https://shop.example/ovo/return"],
-        ip_whitelist=["203.0.113.10"], daily_refund_limit="1000000",
+        ip_whitelist=["203.0.113.10"], daily_refund_limit="1000000", partner_name="Toko Kopi",
     )
     assert request.callback_urls == ("https://shop.example/ovo/return",)
     assert request.ip_whitelist == () and request.daily_refund_limit is None
@@ -206,6 +206,8 @@ def test_stage_request_needs_keys_and_callbacks_only(partner_key: rsa.RSAPrivate
         build_credential_request(partner_key, "sandbox", ["https://shop.example/r"])
     with pytest.raises(ValidationError, match="lists"):
         build_credential_request(partner_key, "stage", "https://shop.example/r")
+    with pytest.raises(ValidationError, match="Give partner_name"):  # OVO files the request under it
+        build_credential_request(partner_key, "stage", ["https://shop.example/r"], partner_name=" ")
 
 
 def test_production_request_needs_ips_and_refund_limit(partner_key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
@@ -218,7 +220,7 @@ def test_production_request_needs_ips_and_refund_limit(partner_key: rsa.RSAPriva
         build_credential_request(partner_key, "production", callbacks, ip_whitelist=["203.0.113.10"],
                                  daily_refund_limit="-5")
     no_refund = build_credential_request(partner_key, "production", callbacks, ip_whitelist=["203.0.113.10"],
-                                         uses_refund=False)
+                                         uses_refund=False, partner_name="Toko Kopi")
     assert no_refund.daily_refund_limit is None
     request = build_credential_request(
         partner_key, "production", callbacks, ip_whitelist=["203.0.113.10", "198.51.100.0/29"],

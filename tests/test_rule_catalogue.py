@@ -83,17 +83,15 @@ def test_the_fidelity_document_is_current() -> None:
         "docs/FIDELITY.md is stale: run python tests/test_rule_catalogue.py")
 
 
-def test_the_readme_counts_the_rules() -> None:
-    import re
-
-    counted = re.search(r"docs/FIDELITY.md\) lists them \((\d+) rules\)", (ROOT / "README.md").read_text())
-    assert counted and int(counted[1]) == len(RULES), "README.md's rule count is stale"
-
-
 def test_the_scanner_sees_both_marker_forms() -> None:
     tests = rule_tests()
     assert "test_sandbox_negative.py::[malformed_json]" in tests["GW-BODY-JSON"]
     assert any("::test_" in t for ts in tests.values() for t in ts)
+
+
+def test_the_readme_counts_the_rules() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"lists them ({len(RULES)} rules)" in readme
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -68,6 +69,9 @@ def test_show_puts_the_request_next_to_the_answer(logged: dict[str, object], tmp
     assert run_cli(capsys, "show", str(refused.id), "--html", str(page))[0] == 0
     html = page.read_text()
     assert "<script" not in html and "Insufficient Funds" in html and "081299990002" not in html
+    revealed = tmp_path / "revealed.html"
+    assert run_cli(capsys, "show", str(refused.id), "--html", str(revealed), "--reveal")[0] == 0
+    assert revealed.stat().st_mode & 0o777 == 0o600 and re.search(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", revealed.read_text())
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -60,8 +60,9 @@ class PaymentService:
         available = balance.accounts.get(pay_method or "CASH", Decimal(0))
         if available < value:
             raise InsufficientFundsError(
-                "4035414", f"Insufficient Funds: balance IDR {available:.2f} is below IDR {value:.2f} (checked before "
-                "the debit, as OVO requires)", 403, call_id=balance.call_id)
+                "4035414", f"Insufficient Funds: balance IDR {available:.2f} is below IDR {value:.2f} (the balance "
+                "inquiry OVO requires before a debit says so; no debit was sent)", 403, call_id=balance.call_id,
+                local=True)
         reference = reference or s.ledger.new_reference()
         body = s.client.payment_body(reference, value, pay_method=pay_method)
         s.ledger.add_payment(reference, customer, value, body)

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import ValidationError
-from ..keys import load_public_key, public_key_pem
+from ..keys import load_public_key, public_key_pem, validate_callback_url
 from ..snap import (
     ENDPOINTS,
     REFUND_WINDOW_DAYS,
@@ -85,9 +85,12 @@ def register_partner(
     """Onboard a partner the way OVO does; returns (client id, client secret).
 
     A production partner needs an IP whitelist (OVO's production checklist): without one,
-    every call would fail "IP not whitelisted", so onboarding refuses it up front.
+    every call would fail "IP not whitelisted", so onboarding refuses it up front. Callback and
+    error-redirect URLs are registered as OVO registers them: static https URLs, no query.
     """
     key = load_public_key(public_key.encode())
+    callback_urls = [validate_callback_url(url) for url in callback_urls]  # what OVO registers: static https
+    error_urls = [validate_callback_url(url) for url in error_urls]
     whitelist = [str(entry).strip() for entry in ip_whitelist]
     if production and not whitelist:
         raise ValidationError("A production partner needs an IP whitelist (OVO's production checklist): give the "

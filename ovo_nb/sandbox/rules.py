@@ -195,6 +195,9 @@ RULES: tuple[Rule, ...] = (
     # ------------------------------------------------------------------ onboarding
     Rule("ONB-PRODUCTION", "Production onboarding requires an IP whitelist", "FAQ: production credentials: "
          "Provide IP whitelist", "ops.register_partner"),
+    Rule("ONB-CALLBACKS", "Callback and error-redirect URLs are registered only as static https URLs without a query",
+         "FAQ: the callback URL should have a static value & should be registered in OVO environment before use",
+         "ops.register_partner (keys.validate_callback_url)"),
     Rule("ONB-CREDENTIALS", "Onboarding answers OVO's encrypted pair (RSA-wrapped key.bin, openssl enc file)",
          "SPEC: Client credential sharing (OVO's SOP)", "admin._register_partner"),
     # ------------------------------------------------------------------ tolerance and hostile input
@@ -229,10 +232,10 @@ def rule(rule_id: str) -> Rule:
     return _BY_ID[rule_id]
 
 
-def catalogue_text() -> str:
-    """The catalogue for a terminal: one block per rule."""
+def catalogue_text(fidelity: str = "docs/FIDELITY.md") -> str:
+    """The catalogue for a terminal: one block per rule; ``fidelity`` is where the page with each rule's tests is."""
     lines = [f"{len(RULES)} rules the sandbox enforces ({sum(r.assumed for r in RULES)} assumed); "
-             "docs/FIDELITY.md lists the tests of each.", ""]
+             f"{fidelity} lists the tests of each.", ""]
     for r in RULES:
         lines += [f"{r.id}{' (assumed)' if r.assumed else ''}: {r.rule}", f"    source: {r.source}",
                   f"    where:  {r.implemented_by}"]

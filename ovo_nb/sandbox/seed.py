@@ -21,6 +21,7 @@ from ..testbed import (
     DEFAULT_CALLBACK_URLS,
     DEFAULT_CLIENT_ID,
     DEFAULT_MERCHANT_ID,
+    DEFAULT_PARTNER_NAME,
     SANDBOX_TEST_PIN,
     TEST_CUSTOMERS,
     sandbox_dir,
@@ -74,7 +75,7 @@ def ensure_default_partner(sandbox: Sandbox, folder: Path | None = None) -> Sand
         secret = tomllib.loads(read_private_file(saved).decode()).get("client_secret") if saved.exists() else None
         sandbox.register_partner(
             public_key_pem(keys.private_key, "pkcs1"), client_id=DEFAULT_CLIENT_ID, client_secret=secret,
-            name="Sandbox Merchant", merchant_id=DEFAULT_MERCHANT_ID, callback_urls=DEFAULT_CALLBACK_URLS[:1],
+            name=DEFAULT_PARTNER_NAME, merchant_id=DEFAULT_MERCHANT_ID, callback_urls=DEFAULT_CALLBACK_URLS[:1],
             error_urls=DEFAULT_CALLBACK_URLS[1:],
             daily_refund_limit="50000000.00")
     elif fingerprint(load_public_key(row["public_key_pem"].encode())) != keys.fingerprint:
