@@ -406,8 +406,11 @@ def build_credential_request(
     if isinstance(callback_urls, str) or isinstance(ip_whitelist, str) or isinstance(error_redirect_urls, str):
         raise ValidationError("Give callback URLs, error-redirect URLs and IP entries as lists, not one string.")
     callbacks = _unique(validate_callback_url(u) for u in callback_urls)
-    if not callbacks:
-        raise ValidationError("Give at least one callback URL; OVO redirects only to registered URLs.")
+    no_name = "" if partner_name.strip() else (
+        "Give partner_name: your company's name as OVO knows it (OVO files the request under it).")
+    if not callbacks:  # with the name when both are missing: a bare project learns both in one run
+        raise ValidationError(
+            f"Give at least one callback URL; OVO redirects only to registered URLs. {no_name}".strip())
     error_urls = _unique(validate_callback_url(u) for u in error_redirect_urls)
     ips = _unique(validate_ip_entry(ip) for ip in ip_whitelist)
     limit = None if daily_refund_limit in (None, "") else parse_amount(daily_refund_limit)
@@ -421,9 +424,8 @@ def build_credential_request(
             )
     else:
         ips, limit = (), None
-    if not partner_name.strip():
-        raise ValidationError("Give partner_name: your company's name as OVO knows it (OVO files the request under "
-                              "it).")
+    if no_name:
+        raise ValidationError(no_name)
     return CredentialRequest(
         environment=environment,  # type: ignore[arg-type]
         public_key_x509=public_key_pem(key, "x509"),
