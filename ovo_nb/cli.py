@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .errors import OvoNbError, ValidationError
 
@@ -75,11 +76,15 @@ def _sandbox(args: argparse.Namespace) -> int:
         return _sandbox_reset(args.state, force=args.force)
     if args.max_body < 1024:
         raise ValidationError(f"--max-body {args.max_body} is too small: SNAP bodies need at least 1024 bytes.")
+    if args.base_url is not None and (urlsplit(args.base_url).scheme not in ("http", "https")
+                                      or not urlsplit(args.base_url).hostname):
+        raise ValidationError(f"--base-url {args.base_url!r} is not an http(s) URL with a host, e.g. "
+                              "http://sandbox.test:8765.")
     sandbox, partner = open_sandbox(args.state)
     for line in apply_config(sandbox, args.config) if args.config else []:
         print(f"config: {line}")
     try:
-        server = SandboxServer(sandbox, args.host, args.port, max_body=args.max_body,
+        server = SandboxServer(sandbox, args.host, args.port, max_body=args.max_body, base_url=args.base_url,
                                log=None if args.quiet else lambda line: print(line, flush=True))
     except (OSError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -88,12 +93,14 @@ def _sandbox(args: argparse.Namespace) -> int:
     print(f"OVO sandbox listening on {server.url}", flush=True)
     print(f"  state:           {sandbox.store.path}")
     print(f"  default partner: {partner.client_id} (credentials: {partner.credentials_path})")
-    print(f"  admin API:       {server.url}/_sandbox (loopback only)")
+    if server.base_url != server.url:
+        print(f"  handing out:     {server.base_url} (webview links and redirects)")
+    print(f"  admin API:       {server.base_url}/_sandbox (loopback only)")
     print("  test customers:  " + "\n                   ".join(
         f"{c['phone']}  {c['name']}: {c['purpose']}" for c in TEST_CUSTOMERS))
     if not args.no_demo:
         print("Open in a browser:")
-        for label, url in demo_links(sandbox, partner, server.url).items():
+        for label, url in demo_links(sandbox, partner, server.base_url).items():
             print(f"  {label}: {url}")
     print("Ctrl+C stops the sandbox; its state stays in the state file.", flush=True)
     try:
@@ -321,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--config", default=None, help="TOML file seeding partners and customers")
     sandbox.add_argument("--no-demo", action="store_true",
                          help="do not create the demo binding and payment (keeps the partner's records clean)")
+    sandbox.add_argument("--base-url", default=None, metavar="URL",
+                         help="where clients reach this sandbox, for the webview links and redirects it hands out "
+                              "(default: http://HOST:PORT; loopback when --host is 0.0.0.0 or ::)")
     sandbox.add_argument("--max-body", type=int, default=1024 * 1024,
                          help="largest request body in bytes; larger ones are refused 413 unread (default: 1 MB)")
     sandbox.add_argument("--quiet", action="store_true", help="do not print a line per request")
@@ -346,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--since", default=None, help="a span (15m, 2h, 1d) or an ISO time")
     calls.add_argument("--limit", type=int, default=50, help="the newest N calls (default: 50)")
     calls.add_argument("--json", action="store_true", help="one JSON object per line")
-    calls.add_argument("--follow", action="store_true", help="keep printing new calls as they are logged")
+    calls.add_argument("--follow", action="store_true", help="keep printing new calls, each once its answer arrives")
     calls.add_argument("--reveal", action="store_true", help="with show: full headers (tokens unmasked)")
     calls.add_argument("--html", default=None, help="with show: write the side by side as an HTML page")
     calls.set_defaults(handler=_calls)

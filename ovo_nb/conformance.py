@@ -17,11 +17,11 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ._escape import html_page
 from .calllog import PHONE_FIELDS, Call, CallLog
 from .config import load_profile
 from .errors import OvoApiError, OvoConnectionError, OvoNbError, ValidationError
@@ -72,6 +72,19 @@ class CallComparison:
         return "; ".join(self.differences) or "same"
 
 
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Conformance {{ run_id }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}table{border-collapse:collapse}
+td,th{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;vertical-align:top}th{background:#f2f0f7}
+.diff td{background:#fdecec}</style></head><body><h1>Sandbox conformance of run {{ run_id }}</h1>
+<p>{{ differing }} of {{ compared }} comparable calls answered differently in the sandbox
+({{ incomparable }} not comparable).</p>
+<table><tr><th>call</th><th>API</th><th>recorded</th><th>sandbox</th><th>differences</th></tr>
+{%- for r in rows %}<tr class="{{ 'diff' if r.differs else 'same' }}"><td>{{ r.id }}</td><td>{{ r.api }}</td>
+<td>{{ r.recorded }}</td><td>{{ r.replayed }}</td><td>{{ r.verdict }}</td></tr>{% endfor %}</table>
+</body></html>"""
+"""The conformance page: the run id (given on the command line) and every answer escaped by the template."""
+
+
 @dataclass
 class ConformanceReport:
     """Call by call: where the sandbox answered what the recorded environment answered, and where not."""
@@ -109,18 +122,11 @@ class ConformanceReport:
 
     def html(self) -> str:
         """The comparison as a self-contained page."""
-        rows = "".join(
-            f"<tr class=\"{'diff' if c.differs else 'same'}\"><td>{c.recorded.id}</td><td>{escape(c.api)}</td>"
-            f"<td>{escape(_answer(c.recorded))}</td><td>{escape(_answer(c.replayed))}</td>"
-            f"<td>{escape(c.verdict)}</td></tr>" for c in self.calls)
-        return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Conformance {self.run_id}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;vertical-align:top}}th{{background:#f2f0f7}}
-.diff td{{background:#fdecec}}</style></head><body><h1>Sandbox conformance of run {escape(self.run_id)}</h1>
-<p>{len(self.differences)} of {len(self.compared)} comparable calls answered differently in the sandbox
-({len(self.calls) - len(self.compared)} not comparable).</p>
-<table><tr><th>call</th><th>API</th><th>recorded</th><th>sandbox</th><th>differences</th></tr>{rows}</table>
-</body></html>"""
+        return html_page(PAGE, run_id=self.run_id, differing=len(self.differences), compared=len(self.compared),
+                         incomparable=len(self.calls) - len(self.compared),
+                         rows=[{"id": c.recorded.id, "api": c.api, "recorded": _answer(c.recorded),
+                                "replayed": _answer(c.replayed), "differs": c.differs, "verdict": c.verdict}
+                               for c in self.calls])
 
 
 def _answer(call: Call | None) -> str:

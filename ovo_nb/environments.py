@@ -46,8 +46,9 @@ class SandboxAdmin(Protocol):
 
     def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
                      pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
-                     pin_locked: bool = False) -> str:
-        """Create (or replace) an OVO account; returns its normalised phone."""
+                     pin_locked: bool = False, replace: bool = False) -> str:
+        """Create an OVO account; returns its normalised phone. An existing one is refused unless ``replace``
+        (then each balance change is an adjustment entry in her ledger)."""
         ...
 
     def customer(self, phone: str) -> dict[str, Any]:
@@ -124,9 +125,9 @@ class _InProcessAdmin:
 
     def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
                      pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
-                     pin_locked: bool = False) -> str:
+                     pin_locked: bool = False, replace: bool = False) -> str:
         number: str = self._sandbox.add_customer(phone, name=name, cash=cash, points=points, pin=pin, status=status,
-                                                 registered=registered, pin_locked=pin_locked)
+                                                 registered=registered, pin_locked=pin_locked, replace=replace)
         return number
 
     def customer(self, phone: str) -> dict[str, Any]:
@@ -209,10 +210,10 @@ class _HttpAdmin:
 
     def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
                      pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
-                     pin_locked: bool = False) -> str:
+                     pin_locked: bool = False, replace: bool = False) -> str:
         view = self._call("POST", "customers", {"phone": phone, "name": name, "cash": cash, "points": points,
                                                 "pin": pin, "status": status, "registered": registered,
-                                                "pinLocked": pin_locked})
+                                                "pinLocked": pin_locked, "replace": replace})
         return str(view["phone"])
 
     def customer(self, phone: str) -> dict[str, Any]:

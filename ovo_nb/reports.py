@@ -7,17 +7,20 @@ category over Excel's 1,048,576 rows a sheet goes to Parquet and CSV files besid
 streamed from the engine, and the Summary says so. The HTML is one self-contained file (no
 scripts, no network) that fits a 1280 px screen, its tables scrolling inside themselves, with an
 inline SVG chart of daily totals per category. CSVs carry a byte-order mark so Excel reads non-ASCII names.
+
+Every cell comes from files nobody here controls, so every format goes through ``ovo_nb._escape``:
+the page escapes them, and a reference like ``=HYPERLINK(...)`` is text in the CSVs and the workbook.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from html import escape
 from pathlib import Path
 
 import pandas as pd
 
+from ._escape import html_page, html_table, trusted, write_csv, xlsx_append
 from .errors import ValidationError
 from .reconciliation import CATEGORIES, Reconciliation
 
@@ -58,7 +61,7 @@ def write_reconciliation(result: Reconciliation, folder: str | Path,
             if result.size(name) > IN_MEMORY_ROWS:
                 result.export(name, path, "csv")
             else:
-                readable(result.for_display(name)).to_csv(path, index=False, encoding="utf-8-sig")
+                write_csv(readable(result.for_display(name)), path)
             written[f"{name}.csv"] = path
     if "xlsx" in chosen:
         written["reconciliation.xlsx"] = _xlsx(result, folder / "reconciliation.xlsx")
@@ -101,17 +104,17 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
     book = Workbook()
     summary = book.active
     summary.title = "Summary"
-    summary.append(["OVO reconciliation", ""])
+    xlsx_append(summary, ["OVO reconciliation", ""])
     summary["A1"].font = Font(bold=True, size=14)
     for label, value in _summary_rows(result):
-        summary.append([label, float(value) if isinstance(value, Decimal) else value])
+        xlsx_append(summary, [label, float(value) if isinstance(value, Decimal) else value])
         if isinstance(value, Decimal):
             summary.cell(summary.max_row, 2).number_format = IDR_FORMAT
-    summary.append([])
-    summary.append(["Totals per category (IDR)", "record type", "partner", "OVO"])
+    xlsx_append(summary, [])
+    xlsx_append(summary, ["Totals per category (IDR)", "record type", "partner", "OVO"])
     header_row = summary.max_row
     for (category, kind), values in result.totals().iterrows():
-        summary.append([_TITLES[str(category)], kind, values["partner_idr"], values["ovo_idr"]])
+        xlsx_append(summary, [_TITLES[str(category)], kind, values["partner_idr"], values["ovo_idr"]])
         for column in (3, 4):
             summary.cell(summary.max_row, column).number_format = IDR_FORMAT
     for cell in summary[header_row]:
@@ -126,13 +129,13 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
         if size > EXCEL_ROWS:  # Excel cannot hold it: the rows go beside the workbook
             files = [result.export(name, path.with_name(f"{name}.{kind}"), kind).name for kind in ("parquet", "csv")]
             note = f"{size:,} rows: more than a sheet holds; they are in {' and '.join(files)} beside this workbook."
-            sheet.append([note])
-            summary.append([f"{_TITLES[name]} rows", note])
+            xlsx_append(sheet, [note])
+            xlsx_append(summary, [f"{_TITLES[name]} rows", note])
             continue
         frame = with_totals(readable(result.for_display(name)))
-        sheet.append(list(frame.columns))
+        xlsx_append(sheet, frame.columns)
         for row in frame.itertuples(index=False):
-            sheet.append(list(row))
+            xlsx_append(sheet, row)
         for cell in sheet[1]:
             cell.font, cell.fill = Font(bold=True), header_fill
             cell.alignment = Alignment(vertical="center")
@@ -152,14 +155,33 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
     return path
 
 
-def _styled(frame: pd.DataFrame) -> str:
+def _styled(frame: pd.DataFrame) -> object:
     """A table that scrolls inside its box, amounts right-aligned with thousands separators."""
     idr = [c for c in frame.columns if c in AMOUNT_TITLES or str(c).endswith("_idr")]
-    styler = (frame.style.format({c: lambda v: f"{v:,.2f}" if isinstance(v, (Decimal, int, float)) else v
-                                  for c in idr}, na_rep="")
-              .set_properties(subset=idr, **{"text-align": "right"}).hide(axis="index"))
-    table = styler.set_table_attributes('class="data"').to_html()
-    return f'<div class="scroll">{table}</div>'
+    table = html_table(frame, {c: lambda v: f"{v:,.2f}" if isinstance(v, (Decimal, int, float)) else v for c in idr},
+                       style=lambda styler: styler.set_properties(subset=idr, **{"text-align": "right"})
+                       .set_table_attributes('class="data"'))
+    return trusted(f'<div class="scroll">{table}</div>')
+
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>OVO reconciliation</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;color:#1f1b2e;max-width:1248px}
+.scroll{overflow-x:auto;max-width:100%}
+table.data{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:13px}
+table.data td,table.data th{border:1px solid #d8d2e6;padding:3px 8px;text-align:left}
+table.data th{background:#f2f0f7}td{white-space:nowrap}td:last-child{white-space:normal;min-width:22rem}
+.ok{color:#176b2c}.open{color:#9b1c1c}</style>
+</head><body><h1>OVO reconciliation</h1>
+<p>Generated {{ generated }}. <span class="ok">{{ matched }} matched</span>,
+<span class="open">{{ open }} to act on</span>.</p>
+<h2>Summary</h2>{{ summary }}<h2>Totals per category (IDR)</h2>{{ totals }}
+<h2>Daily totals</h2>{{ chart }}
+{%- for s in sections %}<h2 id="{{ s.name }}">{{ s.title }} ({{ s.size }})</h2>{{ s.table }}
+{%- if s.size > s.shown %}<p>First {{ s.shown }} of {{ s.size }} rows: see {{ s.name }}.csv.</p>{% endif %}
+{%- endfor %}</body></html>"""
+"""The reconciliation page: every value escaped by the template, tables by their Styler."""
+SHOWN_ROWS = 500
 
 
 def _html(result: Reconciliation, path: Path) -> Path:
@@ -169,26 +191,15 @@ def _html(result: Reconciliation, path: Path) -> Path:
         frame = result.for_display(name)
         if name == "matched" or frame.empty:
             continue
-        shown = with_totals(readable(frame.head(500)))
-        sections.append(f'<h2 id="{name}">{_TITLES[name]} ({len(frame)})</h2>{_styled(shown)}'
-                        + (f"<p>First 500 of {len(frame)} rows: see {name}.csv.</p>" if len(frame) > 500 else ""))
+        sections.append({"name": name, "title": _TITLES[name], "size": len(frame), "shown": SHOWN_ROWS,
+                         "table": _styled(with_totals(readable(frame.head(SHOWN_ROWS))))})
     totals = result.totals().reset_index()
     totals["category"] = totals["category"].map(_TITLES)
     summary = pd.DataFrame([(label, value) for label, value in _summary_rows(result) if label],
                            columns=["item", "value"])
     summary["value"] = summary["value"].map(lambda v: f"{v:,.2f}" if isinstance(v, Decimal) else v)
-    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>OVO reconciliation</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;color:#1f1b2e;max-width:1248px}}
-.scroll{{overflow-x:auto;max-width:100%}}
-table.data{{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:13px}}
-table.data td,table.data th{{border:1px solid #d8d2e6;padding:3px 8px;text-align:left}}
-table.data th{{background:#f2f0f7}}td{{white-space:nowrap}}td:last-child{{white-space:normal;min-width:22rem}}
-.ok{{color:#176b2c}}.open{{color:#9b1c1c}}</style>
-</head><body><h1>OVO reconciliation</h1>
-<p>Generated {escape(result.generated_at)}. <span class="ok">{int(counts['matched'])} matched</span>,
-<span class="open">{int(counts.sum() - counts['matched'])} to act on</span>.</p>
-<h2>Summary</h2>{_styled(summary)}<h2>Totals per category (IDR)</h2>{_styled(totals)}
-<h2>Daily totals</h2>{result.chart().svg()}{''.join(sections)}</body></html>"""
+    page = html_page(PAGE, generated=result.generated_at, matched=int(counts["matched"]),
+                     open=int(counts.sum() - counts["matched"]), summary=_styled(summary), totals=_styled(totals),
+                     chart=trusted(result.chart().svg()), sections=sections)
     path.write_text(page, encoding="utf-8")
     return path

@@ -16,10 +16,10 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._escape import html_page, write_csv
 from ._files import RUN_DIR_ENV, RUN_ID_ENV, artefact_dir
 from .calllog import mask_msisdn, new_run_id, redact_url
 from .config import default_profile, load_profile
@@ -27,6 +27,9 @@ from .errors import OvoNbError
 from .outcome import NotebookOutcome
 from .project import Project, find_project
 from .views import code_meaning
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["EXIT_CODES", "RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir",
            "coerce_parameters", "find_notebooks", "resume_command", "run_notebooks", "write_junit"]
@@ -253,7 +256,8 @@ def run_notebooks(
             SecretBox.default()  # the vault key and the sandbox's partner are made here, once, not raced for
             open_environment(asked).close()
 
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_die_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 futures = []
                 for path, task in zip(notebooks, work, strict=True):
                     on_start(path)
@@ -354,6 +358,32 @@ def resume_command(notebook: Path, parameters: Mapping[str, Any], profile_option
             text = "<the customer's phone>"
         words += ["-p", name, shlex.quote(text)]
     return " ".join(words)
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a worker process: end when ``parent`` does, even killed with SIGKILL, so a killed ``ovo-nb run`` leaves
+    nothing behind (and no one holding its output pipe). Its kernel follows it (ipykernel watches its parent),
+    and multiprocessing's resource tracker exits once no process holds its pipe.
+
+    Linux delivers SIGKILL on the parent's death (PR_SET_PDEATHSIG); elsewhere a thread watches the parent.
+    """
+    import signal
+    import threading
+
+    if sys.platform == "linux":
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="ovo-nb-parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
 
 
 def _execute(path: str, output: str, parameters: dict[str, Any], cwd: str, progress: bool,
@@ -466,15 +496,6 @@ def _executed(run_dir: Path, notebook: NotebookResult) -> tuple[dict[str, Any], 
 _STATE_CLASS = {"passed": "ok", "failed": "fail", "waiting": "wait", "skipped": "skip"}
 
 
-def _notebook_row(notebook: NotebookResult, used: dict[str, Any]) -> str:
-    shown = ", ".join(f"{k}={v!r}" for k, v in used.items() if v not in ("", [], {}))
-    status = f'<span class="{_STATE_CLASS[notebook.state]}">{notebook.label}</span>'
-    detail = escape(notebook.error) + (f"<br><code>{escape(notebook.resume)}</code>" if notebook.resume else "")
-    return (f'<tr><td><a href="{escape(notebook.notebook)}">{escape(notebook.notebook)}</a></td><td>{status}</td>'
-            f'<td class="num">{notebook.seconds:.1f} s</td><td>{escape(notebook.where)}</td>'
-            f"<td><small>{escape(shown)}</small></td><td>{detail}</td></tr>")
-
-
 def _write_reports(result: RunResult) -> None:
     """``summary.json``, ``calls.csv`` (this run's calls, redacted) and a one-page ``summary.html``."""
     import pandas as pd
@@ -488,7 +509,7 @@ def _write_reports(result: RunResult) -> None:
             calls = log.to_frame()
     except OvoNbError:
         calls = pd.DataFrame(columns=["scenario", "method", "path", "status", "response_code", "latency_ms"])
-    calls.to_csv(result.run_dir / "calls.csv", encoding="utf-8-sig")
+    write_csv(calls, result.run_dir / "calls.csv", index=True)
     summary = {"run_id": result.run_id, "state": result.state, "ok": result.ok, "profile": result.profile,
                "notebooks_from": result.source, "python": sys.executable, "calls": len(calls),
                "notebooks": [{**{k: v for k, v in asdict(n).items() if k != "resume_exact"}, "where": n.where}
@@ -496,28 +517,45 @@ def _write_reports(result: RunResult) -> None:
     (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     ordered = sorted(result.notebooks, key=lambda n: -_SEVERITY.index(n.state))  # failures first
     executed = {n.notebook: _executed(result.run_dir, n) for n in ordered}
-    rows = "".join(_notebook_row(n, executed[n.notebook][0]) for n in ordered)
-    codes = calls["response_code"].fillna("").replace("", "no answer").value_counts()
-    code_rows = "".join(f"<tr><td><code>{escape(code)}</code></td><td>{escape(code_meaning(code))}</td>"
-                        f"<td class='num'>{count}</td></tr>" for code, count in codes.items())
-    refusals = [(n.notebook, text) for n in ordered for text in executed[n.notebook][1]]
-    refusal_rows = "".join(f"<tr><td>{escape(name)}</td><td><pre>{escape(text)}</pre></td></tr>"
-                           for name, text in refusals)
-    html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb run {result.run_id}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e;max-width:1200px}}
-table{{border-collapse:collapse;margin:1rem 0}}td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;
-vertical-align:top}}th{{background:#f2f0f7}}.num{{text-align:right}}pre{{margin:0;white-space:pre-wrap}}
-.ok{{color:#176b2c;font-weight:600}}.fail{{color:#9b1c1c;font-weight:600}}.wait{{color:#7a5a00;font-weight:600}}
-.skip{{color:#6b6280;font-weight:600}}code{{white-space:nowrap}}</style></head><body>
-<h1>ovo-nb run {escape(result.run_id)}</h1>
-<p class="{_STATE_CLASS[result.state]}">{escape(result.tally())}; profile {escape(result.profile)}; {len(calls)} calls
+    (result.run_dir / "summary.html").write_text(_summary_html(result, calls, ordered, executed), encoding="utf-8")
+
+
+SUMMARY_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb run {{ run.run_id }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e;max-width:1200px}
+table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;
+vertical-align:top}th{background:#f2f0f7}.num{text-align:right}pre{margin:0;white-space:pre-wrap}
+.ok{color:#176b2c;font-weight:600}.fail{color:#9b1c1c;font-weight:600}.wait{color:#7a5a00;font-weight:600}
+.skip{color:#6b6280;font-weight:600}code{white-space:nowrap}</style></head><body>
+<h1>ovo-nb run {{ run.run_id }}</h1>
+<p class="{{ classes[run.state] }}">{{ run.tally() }}; profile {{ run.profile }}; {{ calls }} calls
 (<a href="calls.csv">calls.csv</a>, redacted).</p>
-<p>Ran {escape(result.source)}.</p>
+<p>Ran {{ run.source }}.</p>
 <h2>Notebooks</h2><table><tr><th>notebook</th><th>result</th><th>duration</th><th>calls went to</th><th>parameters</th>
 <th>why not passed</th></tr>
-{rows}</table>
+{%- for n, parameters in notebooks %}
+<tr><td><a href="./{{ n.notebook|urlencode }}">{{ n.notebook }}</a></td><td><span class="{{ classes[n.state] }}">\
+{{ n.label }}</span></td><td class="num">{{ '%.1f' % n.seconds }} s</td><td>{{ n.where }}</td>
+<td><small>{{ parameters }}</small></td><td>{{ n.error }}{% if n.resume %}<br><code>{{ n.resume }}</code>{% endif %}\
+</td></tr>
+{%- endfor %}</table>
 <h2>Refusals shown in the notebooks</h2>
-{f"<table><tr><th>notebook</th><th>step</th></tr>{refusal_rows}</table>" if refusals else "<p>None.</p>"}
-<h2>SNAP response codes seen</h2><table><tr><th>code</th><th>meaning</th><th>calls</th></tr>{code_rows}</table>
+{% if refusals %}<table><tr><th>notebook</th><th>step</th></tr>
+{%- for name, text in refusals %}<tr><td>{{ name }}</td><td><pre>{{ text }}</pre></td></tr>{% endfor %}</table>
+{%- else %}<p>None.</p>{% endif %}
+<h2>SNAP response codes seen</h2><table><tr><th>code</th><th>meaning</th><th>calls</th></tr>
+{%- for code, meaning, count in codes %}<tr><td><code>{{ code }}</code></td><td>{{ meaning }}</td>
+<td class="num">{{ count }}</td></tr>{% endfor %}</table>
 </body></html>"""
-    (result.run_dir / "summary.html").write_text(html)
+"""The run's page: every value (notebook names, parameters, errors, refusals) escaped by the template."""
+
+
+def _summary_html(result: RunResult, calls: pd.DataFrame, ordered: list[NotebookResult],
+                  executed: Mapping[str, tuple[dict[str, Any], list[str]]]) -> str:
+    """``summary.html``: each notebook (failures first) with its state, where its calls went, its parameters and
+    what to run next; the refusals shown; the codes seen."""
+    notebooks = [(n, ", ".join(f"{k}={v!r}" for k, v in executed[n.notebook][0].items() if v not in ("", [], {})))
+                 for n in ordered]
+    codes = calls["response_code"].fillna("").replace("", "no answer").value_counts()
+    return html_page(SUMMARY_PAGE, run=result, classes=_STATE_CLASS, notebooks=notebooks, calls=len(calls),
+                     refusals=[(n.notebook, text) for n in ordered for text in executed[n.notebook][1]],
+                     codes=[(code, code_meaning(str(code)), count) for code, count in codes.items()])

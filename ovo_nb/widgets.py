@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from html import escape
 from typing import Any
 
 import ipywidgets as w
 
+from ._escape import html_page
 from ._files import RUN_DIR_ENV
 from .calllog import mask_msisdn, redact_url
 from .errors import OvoNbError
@@ -119,8 +119,7 @@ class FlowPanel:
     def _show_link(self, url: str) -> None:
         environment = self.ovo.environment
         url = environment.openable(url) if environment else url  # the in-process sandbox: a loopback port
-        self.link.value = (f'<a href="{escape(url)}" target="_blank">Open the OVO webview</a> '
-                           f"<code>{escape(redact_url(url))}</code>")
+        self.link.value = html_page(LINK, url=url, shown=redact_url(url))
 
     def _start_binding(self) -> str:
         self.callback.value = ""
@@ -156,12 +155,17 @@ class FlowPanel:
 
     def refresh_tokens(self) -> None:
         """Which tokens the vault holds for the customer, and how long they last (never their values)."""
-        rows = "".join(
-            f"<tr><td>{t.kind}</td><td>{'usable' if t.usable else escape(t.revoked or 'expired')}</td>"
-            f"<td>{_time_left(t)}</td></tr>"
-            for t in self.ovo.vault.status(self.phone) if self.phone.isdigit())
-        self.tokens.value = ("<b>Tokens</b><table><tr><th>kind</th><th>state</th><th>time left</th></tr>"
-                             f"{rows or '<tr><td colspan=3>none yet</td></tr>'}</table>")
+        rows = [(t.kind, "usable" if t.usable else t.revoked or "expired", _time_left(t))
+                for t in self.ovo.vault.status(self.phone) if self.phone.isdigit()]
+        self.tokens.value = html_page(TOKENS, rows=rows)
+
+
+LINK = """<a href="{{ url }}" target="_blank">Open the OVO webview</a> <code>{{ shown }}</code>"""
+"""The webview link (an http(s) URL: build_webview_url refuses any other) and its redacted text."""
+TOKENS = """<b>Tokens</b><table><tr><th>kind</th><th>state</th><th>time left</th></tr>
+{%- for kind, state, left in rows %}<tr><td>{{ kind }}</td><td>{{ state }}</td><td>{{ left }}</td></tr>
+{%- else %}<tr><td colspan=3>none yet</td></tr>{% endfor %}</table>"""
+"""Which tokens the vault holds for the customer: kinds, states and time left, never their values."""
 
 
 def _time_left(token: Any) -> str:
