@@ -27,7 +27,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ._files import ovo_nb_home
+from ._files import ovo_nb_home, read_private_file
 from .errors import ValidationError
 from .keys import PASSPHRASE_FILE, default_key_dir, load_private_key, resolve_passphrase
 from .project import find_project
@@ -96,7 +96,7 @@ class Profile:
         """The partner key, loaded on first use with ``$OVO_NB_KEY_PASSPHRASE`` or its passphrase file."""
         folder = self.private_key_path.parent
         passphrase = os.environ.get("OVO_NB_KEY_PASSPHRASE")
-        if passphrase is None and (folder / PASSPHRASE_FILE).exists():
+        if passphrase is None and ((folder / PASSPHRASE_FILE).exists() or (folder / PASSPHRASE_FILE).is_symlink()):
             passphrase = resolve_passphrase(folder, self.name)
         return load_private_key(self.private_key_path, passphrase)
 
@@ -107,9 +107,10 @@ class Profile:
         return shown
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, *, private: bool = False) -> dict[str, Any]:
+    """A TOML file; ``private`` for one ovo-nb saved with secrets in it (read as every secret file is)."""
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(read_private_file(path).decode() if private else path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError(f"{path} is not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -216,8 +217,8 @@ def load_profile(
         folder = default_key_dir(name)
     values["private_key_path"] = folder / "partner_private_key.pem"
     credentials = folder / "credentials.toml"
-    if credentials.exists():
-        _merge(values, _read_toml(credentials), str(credentials))
+    if credentials.exists() or credentials.is_symlink():
+        _merge(values, _read_toml(credentials, private=True), str(credentials))
     config_path = Path(config_file or env.get("OVO_NB_CONFIG") or ovo_nb_home() / "config.toml").expanduser()
     if config_path.exists():
         _merge(values, _section(config_path, name, committed=False), f"[profiles.{name}] in {config_path}")

@@ -6,7 +6,7 @@ message says what was wrong and what to do about it.
     OvoNbError
     ├── ValidationError      bad input caught before anything is sent or written
     ├── KeyFileError         a key file is missing, of the wrong kind, or locked
-    ├── StateFileError       a state file (call log, vault, ledger, sandbox) is not SQLite or is damaged
+    ├── StateFileError       a state file is damaged or a link, or its disk refused a write (read-only, full)
     ├── CredentialError      the credential pair from OVO cannot be decrypted or read
     ├── SignatureError       a signature cannot be made or read
     ├── OvoApiError          OVO answered with a non-success SNAP code (one subclass per HTTP family)
@@ -63,7 +63,10 @@ class KeyFileError(OvoNbError):
 
 
 class StateFileError(OvoNbError):
-    """A state file is not an ovo-nb SQLite file, or is damaged; it was left untouched."""
+    """A state file (call log, vault, ledger, sandbox, keys) could not be used, and was left untouched.
+
+    It is not an ovo-nb SQLite file or is damaged, it is a symbolic link, or its disk refused a
+    write: a read-only folder or a full disk. The message says which and what to do."""
 
 
 class CredentialError(OvoNbError):

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .._files import read_private_file
 from ..errors import ValidationError
 from ..keys import Credentials, fingerprint, load_public_key, prepare_partner_keys, public_key_pem
 from ..snap import ACCESS_TOKEN_LIFETIME, REFUND_WINDOW_DAYS, Clock
@@ -70,7 +71,7 @@ def ensure_default_partner(sandbox: Sandbox, folder: Path | None = None) -> Sand
     row = sandbox.store.one("SELECT * FROM partners WHERE client_id = ?", DEFAULT_CLIENT_ID)
     if row is None:
         saved = folder / "credentials.toml"  # a new state file keeps the partner's existing secret
-        secret = tomllib.loads(saved.read_text()).get("client_secret") if saved.exists() else None
+        secret = tomllib.loads(read_private_file(saved).decode()).get("client_secret") if saved.exists() else None
         sandbox.register_partner(
             public_key_pem(keys.private_key, "pkcs1"), client_id=DEFAULT_CLIENT_ID, client_secret=secret,
             name="Sandbox Merchant", merchant_id=DEFAULT_MERCHANT_ID, callback_urls=DEFAULT_CALLBACK_URLS[:1],

@@ -217,7 +217,7 @@ class Store:
                 yield self
             except BaseException:
                 self._depth -= 1
-                if outer:
+                if outer and self._db.in_transaction:  # SQLite may have rolled back itself (a full disk)
                     self._db.execute("ROLLBACK")
                 raise
             self._depth -= 1
