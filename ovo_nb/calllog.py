@@ -127,10 +127,11 @@ CREATE TABLE IF NOT EXISTS calls (
     origin TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_run ON calls (run_id);
-CREATE UNIQUE INDEX IF NOT EXISTS calls_origin ON calls (origin);
+CREATE UNIQUE INDEX IF NOT EXISTS calls_origin ON calls (origin) WHERE origin IS NOT NULL;
 """, upgrades=(
     # 2: where a copied call came from (`ovo-nb state migrate` copies each call once)
-    "ALTER TABLE calls ADD COLUMN origin TEXT; CREATE UNIQUE INDEX IF NOT EXISTS calls_origin ON calls (origin)",
+    "ALTER TABLE calls ADD COLUMN origin TEXT;"
+    " CREATE UNIQUE INDEX IF NOT EXISTS calls_origin ON calls (origin) WHERE origin IS NOT NULL",
 ))
 """The call log's table: one row per exchange; ``origin`` names the store a migrated row was copied from."""
 

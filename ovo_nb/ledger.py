@@ -71,10 +71,11 @@ CREATE TABLE IF NOT EXISTS history (
     note TEXT NOT NULL DEFAULT '',
     origin TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS history_origin ON history (origin);
+CREATE UNIQUE INDEX IF NOT EXISTS history_origin ON history (origin) WHERE origin IS NOT NULL;
 """, upgrades=(
     # 2: where a copied history row came from (`ovo-nb state migrate` copies each once)
-    "ALTER TABLE history ADD COLUMN origin TEXT; CREATE UNIQUE INDEX IF NOT EXISTS history_origin ON history (origin)",
+    "ALTER TABLE history ADD COLUMN origin TEXT;"
+    " CREATE UNIQUE INDEX IF NOT EXISTS history_origin ON history (origin) WHERE origin IS NOT NULL",
 ))
 """The ledger's tables: a payment or refund is one row under its partner reference, written once."""
 

@@ -276,7 +276,8 @@ class Store:
         if newer:
             updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in key.split(", "))
             action = f"UPDATE SET {updates} WHERE {table}.{newer} < excluded.{newer}"
-        statement = f"INSERT INTO {table} ({into}) VALUES ({marks}) ON CONFLICT ({key}) DO {action}"
+        target_of = f"({key}) WHERE origin IS NOT NULL" if key == "origin" else f"({key})"  # a partial index
+        statement = f"INSERT INTO {table} ({into}) VALUES ({marks}) ON CONFLICT {target_of} DO {action}"
         with target.transaction():
             for row in rows:
                 values = transform({c: row[c] for c in names})
@@ -459,29 +460,31 @@ class _Checkpointer:
     """Folds a busy SQLite file's write-ahead log into the database from a thread of its own.
 
     With ``synchronous=NORMAL`` a commit only appends to the log; SQLite's automatic checkpoint, run
-    inside a writer's commit every thousand pages, copies the log into the file and waits for the disk
-    twice (measured: it more than doubles the call log's cost per call once a few hundred calls are
-    logged). Here that work runs beside the writers (a passive checkpoint never blocks them), a moment
-    after writes arrive; the thread stops after two idle seconds, and at close.
+    inside a writer's commit once the log holds a thousand pages, copies it into the file and waits
+    for the disk twice (measured: it more than doubles the call log's cost per call once a few hundred
+    calls are logged). Here the same checkpoint, at the same size, runs beside the writers (a passive
+    checkpoint never blocks them); the thread looks a moment after writes arrive, stops after two idle
+    seconds, and at close (which folds in the rest).
     """
 
     IDLE_SECONDS = 2.0
     GATHER_SECONDS = 0.2
+    WAL_BYTES = 1000 * 4096
+    """SQLite's own threshold: a thousand pages of the default size."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._wake = threading.Event()
+        self._dirty = False
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
 
     def poke(self) -> None:
-        """Writes arrived: fold them in soon."""
-        self._wake.set()
-        thread = self._thread
-        if thread is None or not thread.is_alive():
+        """Writes arrived: look at the log soon (two attribute writes on the writer's path)."""
+        self._dirty = True
+        if self._thread is None:
             with self._start:
-                if (self._thread is None or not self._thread.is_alive()) and not self._halt.is_set():
+                if self._thread is None and not self._halt.is_set():
                     self._thread = threading.Thread(target=self._run, name=f"ovo-nb checkpoint {self.path.name}",
                                                     daemon=True)
                     self._thread.start()
@@ -490,22 +493,29 @@ class _Checkpointer:
         try:
             db = open_sqlite(self.path, "")
         except (OvoNbError, sqlite3.Error):
+            with self._start:
+                self._thread = None
             return  # the writer's own statements say what the disk refuses
+        idle = 0.0
         try:
-            while self._wake.wait(self.IDLE_SECONDS):
-                self._wake.clear()
-                if self._halt.wait(self.GATHER_SECONDS):
-                    return  # closing: the writer's close folds the rest in
-                with contextlib.suppress(sqlite3.Error, OvoNbError):
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            while idle < self.IDLE_SECONDS and not self._halt.wait(self.GATHER_SECONDS):
+                if not self._dirty:
+                    idle += self.GATHER_SECONDS
+                    continue
+                self._dirty, idle = False, 0.0
+                with contextlib.suppress(OSError, sqlite3.Error, OvoNbError):
+                    if os.stat(f"{self.path}-wal").st_size >= self.WAL_BYTES:
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             db.close()
+            with self._start:
+                self._thread = None
 
     def stop(self) -> None:
         self._halt.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
+        thread = self._thread
+        if thread is not None:
+            thread.join()
 
 
 # --------------------------------------------------------------------------- PostgreSQL

@@ -54,14 +54,15 @@ CREATE TABLE IF NOT EXISTS events (
     event TEXT NOT NULL,
     origin TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS events_origin ON events (origin);
+CREATE UNIQUE INDEX IF NOT EXISTS events_origin ON events (origin) WHERE origin IS NOT NULL;
 CREATE TABLE IF NOT EXISTS sealing (
     name TEXT PRIMARY KEY,
     probe {bytes} NOT NULL
 );
 """, upgrades=(
     # 2: where a copied event came from (migrate copies each once); a probe sealed with the vault's key
-    "ALTER TABLE events ADD COLUMN origin TEXT; CREATE UNIQUE INDEX IF NOT EXISTS events_origin ON events (origin);"
+    "ALTER TABLE events ADD COLUMN origin TEXT;"
+    " CREATE UNIQUE INDEX IF NOT EXISTS events_origin ON events (origin) WHERE origin IS NOT NULL;"
     " CREATE TABLE IF NOT EXISTS sealing (name TEXT PRIMARY KEY, probe {bytes} NOT NULL)",
 ))
 """The vault's tables. ``sealing`` holds a known text sealed with the vault's key (never the key): a teammate
