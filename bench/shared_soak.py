@@ -31,7 +31,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.soak import SoakReport, _check, _Server
+from bench.soak import SoakReport, _check, _Server, finish, restore_environment
 
 __all__ = ["run_shared_soak"]
 
@@ -148,7 +148,6 @@ def run_shared_soak(folder: str | Path, state_url: str, *, processes: int = 2, c
                 calls = log.calls(all_runs=True)
             refreshes = [c for c in calls if c.scenario == "refresh access token"]
             b2b = [c for c in calls if c.scenario == "b2b token"]
-            report.calls = len(calls)
             report.invariants["exactly one refresh per customer per expiry"] = (
                 len(refreshes) == customers * (epochs - 1) and all(c.status == 200 for c in refreshes))
             report.invariants["exactly one B2B token per expiry"] = len(b2b) == epochs and all(
@@ -162,11 +161,7 @@ def run_shared_soak(folder: str | Path, state_url: str, *, processes: int = 2, c
             report.calls = len(calls)
     finally:
         server.stop()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environment(previous)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -195,11 +190,7 @@ def main() -> None:
         with throwaway_cluster() as cluster:
             report = run_shared_soak(folder, cluster.url, processes=args.processes, customers=args.customers,
                                      epochs=args.epochs, payments=args.payments)
-    print(f"{'figure':<52}  value")
-    print("\n".join(report.lines()))
-    for problem in report.problems:
-        print(f"problem: {problem}")
-    sys.exit(0 if report.ok else 1)
+    finish(report)
 
 
 if __name__ == "__main__":
