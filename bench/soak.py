@@ -152,11 +152,7 @@ def run_soak(folder: str | Path, *, customers: int = 8, payments: int = 1000, wo
         ovo.close()
     finally:
         server.stop()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environment(previous)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -246,6 +242,24 @@ def _check(ovo: Any, admin: SandboxAdmin, phones: list[str], folder: Path, repor
         sum((Decimal(a) for a in paid["amount"]), Decimal(0)) == debited)
 
 
+def restore_environment(previous: dict[str, str | None]) -> None:
+    """Put the variables a soak set back as they were (``None``: unset)."""
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def finish(report: SoakReport) -> None:
+    """Print the figures and the problems; exit non-zero when an invariant broke."""
+    print(f"{'figure':<52}  value")
+    print("\n".join(report.lines()))
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    sys.exit(0 if report.ok else 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--payments", type=int, default=1000)
@@ -255,11 +269,7 @@ def main() -> None:
     args = parser.parse_args()
     report = run_soak(tempfile.mkdtemp(), customers=args.customers, payments=args.payments, workers=args.workers,
                       fault_rate=args.fault_rate)
-    print(f"{'figure':<52}  value")
-    print("\n".join(report.lines()))
-    for problem in report.problems:
-        print(f"problem: {problem}")
-    sys.exit(0 if report.ok else 1)
+    finish(report)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import secrets
 import sqlite3
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ SECRET_FILE_MODE = 0o600
 SECRET_DIR_MODE = 0o700
 PUBLIC_FILE_MODE = 0o644
 HOME_ENV = "OVO_NB_HOME"
-_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", "-lock")
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _DENIED_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 _LOW_SPACE = 64 * 1024
@@ -296,8 +297,12 @@ def _checked_companions(file: Path) -> None:
             os.close(_open_private(file.with_name(file.name + suffix)))
 
 
-def open_sqlite(path: str | Path, schema: str, *, fast_commits: bool = False) -> sqlite3.Connection:
+def open_sqlite(path: str | Path, schema: str | Callable[[sqlite3.Connection], None], *,
+                fast_commits: bool = False) -> sqlite3.Connection:
     """One SQLite connection, shared across threads, autocommitting, in WAL mode for files.
+
+    ``schema`` is a script run at each open, or a function given the connection (the storage seam's
+    schema versions).
 
     ``fast_commits`` (WAL + ``synchronous=NORMAL``) keeps every commit through a crash of the
     process and risks only the last ones on a power cut: right for logs and the sandbox,
@@ -311,7 +316,7 @@ def open_sqlite(path: str | Path, schema: str, *, fast_commits: bool = False) ->
     target = str(path)
     if target == ":memory:":
         memory = sqlite3.connect(target, check_same_thread=False, isolation_level=None, factory=_StateConnection)
-        memory.executescript(schema)
+        _apply(memory, schema)
         return memory
     file = Path(target).expanduser()
     ensure_private_dir(file.parent)
@@ -331,7 +336,7 @@ def open_sqlite(path: str | Path, schema: str, *, fast_commits: bool = False) ->
             db.execute("PRAGMA journal_mode=WAL")
             if fast_commits:
                 db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(schema)
+            _apply(db, schema)
         except sqlite3.DatabaseError as exc:
             db.close()
             raise StateFileError(
@@ -344,6 +349,13 @@ def open_sqlite(path: str | Path, schema: str, *, fast_commits: bool = False) ->
     finally:
         os.close(fd)
     return db
+
+
+def _apply(db: sqlite3.Connection, schema: str | Callable[[sqlite3.Connection], None]) -> None:
+    if callable(schema):
+        schema(db)
+    else:
+        db.executescript(schema)
 
 
 def close_sqlite(db: sqlite3.Connection) -> None:

@@ -24,7 +24,6 @@ import hashlib
 import json
 import re
 import shlex
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,10 +33,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from ._files import close_sqlite, new_run_id, open_sqlite
+from ._files import new_run_id
 from .errors import OvoNbError, ValidationError
 from .secretbox import SecretBox
 from .snap import JAKARTA, Clock, SystemClock
+from .storage import Schema, open_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,9 +105,9 @@ class Call:
             return None
 
 
-_SCHEMA = """
+SCHEMA = Schema("calls", 2, table="calls", tables="""
 CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY,
+    id {serial},
     run_id TEXT NOT NULL,
     scenario TEXT NOT NULL DEFAULT '',
     started_at TEXT NOT NULL,
@@ -116,21 +116,37 @@ CREATE TABLE IF NOT EXISTS calls (
     request_headers TEXT NOT NULL,
     request_body TEXT NOT NULL,
     status INTEGER,
-    response_headers TEXT NOT NULL DEFAULT '{}',
+    response_headers TEXT NOT NULL DEFAULT '{{}}',
     response_body TEXT NOT NULL DEFAULT '',
     response_code TEXT,
     response_message TEXT,
-    latency_ms REAL,
+    latency_ms {real},
     error TEXT,
-    sealed BLOB,
-    sealed_response BLOB
+    sealed {bytes},
+    sealed_response {bytes},
+    origin TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_run ON calls (run_id);
-"""
+CREATE UNIQUE INDEX IF NOT EXISTS calls_origin ON calls (origin) WHERE origin IS NOT NULL;
+""", upgrades=(
+    # 2: where a copied call came from (`ovo-nb state migrate` copies each call once)
+    "ALTER TABLE calls ADD COLUMN origin TEXT;"
+    " CREATE UNIQUE INDEX IF NOT EXISTS calls_origin ON calls (origin) WHERE origin IS NOT NULL",
+))
+"""The call log's table: one row per exchange; ``origin`` names the store a migrated row was copied from."""
+
+
+_COLUMNS = ("id, run_id, scenario, started_at, method, url, request_headers, request_body, status, response_headers,"
+            " response_body, response_code, response_message, latency_ms, error, sealed, sealed_response")
+"""The columns a :class:`Call` is read from (``origin`` is the store's business)."""
 
 
 class CallLog:
-    """A durable, redacting log of HTTP exchanges in one SQLite file (or in memory)."""
+    """A durable, redacting log of HTTP exchanges: a SQLite file, memory, or a team's PostgreSQL database.
+
+    Call ids are unique across every writer of one database, and appear in id order, so a reader asking
+    for the calls after the last id it saw (``calls --follow``) misses no writer's call.
+    """
 
     def __init__(
         self,
@@ -145,19 +161,22 @@ class CallLog:
         self.run_id = run_id or new_run_id(self.clock)
         self._box = box
         self._secrets: set[str] = set()
-        self._lock = threading.Lock()
         # fast commits: every row survives a crash of this process (the promise here)
-        self._db = open_sqlite(self.path, _SCHEMA, fast_commits=True)
+        self._store = open_store(self.path, SCHEMA, fast_commits=True)
 
     @classmethod
     def open(cls, path: str | Path, *, run_id: str | None = None) -> CallLog:
-        """A file-backed log that also seals unredacted exchanges with the default vault key."""
+        """A durable log (a file or a database URL) that also seals unredacted exchanges with the vault key."""
         return cls(path, run_id=run_id, box=SecretBox.default())
 
+    @property
+    def where(self) -> str:
+        """Where the log is, safe to show (a database URL without its password)."""
+        return self._store.where
+
     def close(self) -> None:
-        """Checkpoint and close the database (a copied ``.sqlite`` then holds everything)."""
-        with self._lock:
-            close_sqlite(self._db)
+        """Close the log (a SQLite file is checkpointed: a copied ``.sqlite`` then holds everything)."""
+        self._store.close()
 
     def __enter__(self) -> CallLog:
         return self
@@ -166,7 +185,7 @@ class CallLog:
         self.close()
 
     def __repr__(self) -> str:
-        return f"CallLog(path={self.path!r}, run_id={self.run_id!r})"
+        return f"CallLog(path={self.where!r}, run_id={self.run_id!r})"
 
     # ----------------------------------------------------------------- secrets and scenarios
 
@@ -212,15 +231,11 @@ class CallLog:
             stored_body,
             sealed,
         )
-        with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO calls (run_id, scenario, started_at, method, url, request_headers, request_body,"
-                " sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-        assert cursor.lastrowid is not None
-        request.extensions["ovo_nb.call_id"] = cursor.lastrowid  # so a caller can name the call on errors
-        return cursor.lastrowid
+        call_id = self._store.insert(
+            "INSERT INTO calls (run_id, scenario, started_at, method, url, request_headers, request_body,"
+            " sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row, ordered=True)
+        request.extensions["ovo_nb.call_id"] = call_id  # so a caller can name the call on errors
+        return call_id
 
     def _record_end(
         self, call_id: int, response: httpx.Response | None, latency_ms: float, error: BaseException | None = None
@@ -231,22 +246,21 @@ class CallLog:
             code, message = _snap_code(body)
         stored_headers, stored_body = _redact_headers(headers), self._scrub(_redact_body(body))
         sealed = self._seal_hidden("response", headers, stored_headers, body, stored_body)
-        with self._lock:
-            self._db.execute(
-                "UPDATE calls SET status = ?, response_headers = ?, response_body = ?, response_code = ?,"
-                " response_message = ?, latency_ms = ?, error = ?, sealed_response = ? WHERE id = ?",
-                (
-                    status,
-                    json.dumps(stored_headers, ensure_ascii=False),
-                    stored_body,
-                    code,
-                    message,
-                    round(latency_ms, 3),
-                    None if error is None else self._scrub(f"{type(error).__name__}: {error}"),
-                    sealed,
-                    call_id,
-                ),
-            )
+        self._store.run(
+            "UPDATE calls SET status = ?, response_headers = ?, response_body = ?, response_code = ?,"
+            " response_message = ?, latency_ms = ?, error = ?, sealed_response = ? WHERE id = ?",
+            (
+                status,
+                json.dumps(stored_headers, ensure_ascii=False),
+                stored_body,
+                code,
+                message,
+                round(latency_ms, 3),
+                None if error is None else self._scrub(f"{type(error).__name__}: {error}"),
+                sealed,
+                call_id,
+            ),
+        )
 
     def _seal_hidden(self, side: str, headers: dict[str, str], stored_headers: dict[str, str], body: str,
                      stored_body: str, url: str | None = None, stored_url: str | None = None) -> bytes | None:
@@ -312,41 +326,31 @@ class CallLog:
     def calls(self, run_id: str | None = None, *, all_runs: bool = False, reveal: bool = False,
               after: int = 0) -> list[Call]:
         """The calls of this run (or ``run_id``, or every run), oldest first; ``after`` an id, the newer ones."""
-        query = "SELECT * FROM calls WHERE id > ?"
+        query = f"SELECT {_COLUMNS} FROM calls WHERE id > ?"
         args: list[int | str] = [after]
         if not all_runs:
             query, args = query + " AND run_id = ?", [after, run_id or self.run_id]
-        with self._lock:
-            cursor = self._db.execute(query + " ORDER BY id", args)
-            names = [d[0] for d in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        return [self._to_call(row, reveal) for row in rows]
+        return [self._to_call(row, reveal) for row in self._store.records(query + " ORDER BY id", args)]
 
     def runs(self) -> list[str]:
         """Every run id in the log, oldest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT run_id FROM calls GROUP BY run_id ORDER BY MIN(id)").fetchall()
-        return [row[0] for row in rows]
+        return [row[0] for row in self._store.rows("SELECT run_id FROM calls GROUP BY run_id ORDER BY MIN(id)")]
 
     def require_run(self, run_id: str) -> None:
         """Refuse, in one line naming the latest runs, a run id this log does not hold."""
         runs = self.runs()
         if run_id not in runs:
             known = ", ".join(runs[-5:]) or "none yet"
-            raise ValidationError(f"No run {run_id!r} in {self.path}; the latest runs: {known}.")
+            raise ValidationError(f"No run {run_id!r} in {self.where}; the latest runs: {known}.")
 
     def get(self, call_id: int, *, reveal: bool = False) -> Call:
         """One call by id, whatever its run."""
-        with self._lock:
-            cursor = self._db.execute("SELECT * FROM calls WHERE id = ?", (call_id,))
-            names = [d[0] for d in cursor.description]
-            row = cursor.fetchone()
-        if row is None:
-            with self._lock:
-                low, high = self._db.execute("SELECT min(id), max(id) FROM calls").fetchone()
+        found = self._store.records(f"SELECT {_COLUMNS} FROM calls WHERE id = ?", (call_id,))
+        if not found:
+            low, high = self._store.one("SELECT min(id), max(id) FROM calls") or (None, None)
             held = f"it holds calls {low} to {high}" if low is not None else "it holds no call yet"
-            raise OvoNbError(f"No call with id {call_id} in {self.path}; {held}.")
-        return self._to_call(dict(zip(names, row, strict=True)), reveal)
+            raise OvoNbError(f"No call with id {call_id} in {self.where}; {held}.")
+        return self._to_call(found[0], reveal)
 
     def _to_call(self, row: dict[str, Any], reveal: bool) -> Call:
         sealed, sealed_response = row.pop("sealed"), row.pop("sealed_response")
@@ -368,6 +372,29 @@ class CallLog:
                     values[key] = {**values[key], **value} if key.endswith("_headers") else value
             values["revealed"] = True
         return Call(**values)
+
+    def count(self) -> int:
+        """How many calls the log holds, of every run."""
+        row = self._store.one("SELECT COUNT(*) FROM calls")
+        return int(row[0]) if row else 0
+
+    def copy_into(self, target: CallLog) -> tuple[int, int]:
+        """Copy every call into ``target`` (``ovo-nb state migrate``), sealed parts resealed with its key; a call
+        copied before is not copied again. Returns (calls written now, calls of this log found in ``target``)."""
+        source_box, target_box = self._box, target._box
+
+        def reseal(row: dict[str, Any]) -> dict[str, Any]:
+            for column in ("sealed", "sealed_response"):
+                blob = row[column]
+                if blob and source_box is not None and target_box is not None:
+                    row[column] = target_box.seal(source_box.open(bytes(blob)))
+                elif blob is not None:
+                    row[column] = bytes(blob)
+            return row
+
+        columns = [c.strip() for c in _COLUMNS.split(",") if c.strip() != "id"]
+        written = self._store.copy_rows(target._store, "calls", columns, key="origin", transform=reseal)
+        return written, self._store.count_copied(target._store, "calls")
 
     def to_frame(
         self, run_id: str | None = None, *, all_runs: bool = False, full: bool = False, reveal: bool = False

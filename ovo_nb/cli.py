@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import OvoNbError, ValidationError
+from .storage import not_yet_made
 
 __all__ = ["main"]
 
@@ -146,7 +147,7 @@ def _doctor(args: argparse.Namespace) -> int:
     env = open_environment(args.profile)
     try:
         if args.call is not None:
-            with CallLog.open(env.profile.state_dir / "calls.sqlite") as log:
+            with CallLog.open(env.profile.state_location("calls")) as log:
                 print(explain_call(log, args.call, env.profile))
             return 0
         checks = check_profile(env.profile, transport=env.transport, offline=args.offline)
@@ -181,9 +182,9 @@ def _calls(args: argparse.Namespace) -> int:
         side_by_side,
     )
 
-    profile = load_profile(args.profile, complete=False)  # reading the log needs no credentials
-    path = profile.state_dir / "calls.sqlite"
-    if not path.exists():
+    profile = load_profile(args.profile, complete=False)
+    path = profile.state_location("calls")
+    if not_yet_made(path):
         raise ValidationError(f"No call log at {path} yet: run a notebook or a flow against the {profile.name} "
                               "profile first.")
     if args.show and (len(args.show) != 2 or args.show[0] != "show" or not args.show[1].isdigit()):
@@ -242,8 +243,8 @@ def _replay(args: argparse.Namespace) -> int:
     from .workbench import replay, replay_table
 
     source = load_profile(args.source or args.profile, complete=False)
-    path = source.state_dir / "calls.sqlite"
-    if not path.exists():
+    path = source.state_location("calls")
+    if not_yet_made(path):
         raise ValidationError(f"No call log at {path} yet: nothing to replay.")
     with CallLog.open(path) as log, Ovo.open(args.profile) as ovo:
         result = replay(log, args.call_id, ovo, customer=args.customer or "", move_money=args.yes_move_money)
@@ -256,8 +257,8 @@ def _conformance(args: argparse.Namespace) -> int:
     from .config import load_profile
     from .conformance import conformance, fresh_sandbox
 
-    path = load_profile(args.source, complete=False).state_dir / "calls.sqlite"
-    if not path.exists():
+    path = load_profile(args.source, complete=False).state_location("calls")
+    if not_yet_made(path):
         raise ValidationError(f"No call log at {path} yet: run the notebooks against {args.source} first.")
     with CallLog.open(path) as log, fresh_sandbox(args.sandbox_state) as ovo:
         report = conformance(log, args.run_id, ovo)
@@ -266,6 +267,54 @@ def _conformance(args: argparse.Namespace) -> int:
         Path(args.html).write_text(report.html(), encoding="utf-8")
         print(f"report written to {args.html}")
     return 1 if report.differences else 0
+
+
+# --------------------------------------------------------------------------- ovo-nb state (a team's database)
+
+
+def _state(args: argparse.Namespace) -> int:
+    from .config import load_profile
+    from .migration import migrate, upgrade
+    from .secretbox import SecretBox
+
+    if args.action == "new-key":
+        if not args.key_file:
+            raise ValidationError("expected 'ovo-nb state new-key FILE': where to write the team's vault key.")
+        path = SecretBox.write_key(args.key_file)
+        print(f"wrote a new vault key to {path} (mode 0600). Share it with your team as you share other secrets "
+              f"(never through the database), and set OVO_NB_VAULT_KEY_FILE={path} on each machine.")
+        return 0
+    profile = load_profile(args.profile)
+    if args.action == "upgrade":
+        print("\n".join(upgrade(profile)))
+        return 0
+    if not args.to:
+        raise ValidationError("expected 'ovo-nb state migrate --to postgresql://USER@HOST/DATABASE'.")
+    moved = migrate(profile, args.to, source_key=args.source_key)
+    print(f"{profile.name}: {profile.state_dir} -> the team's database, schema ovo_nb_{profile.name}")
+    print("\n".join(m.line() for m in moved))
+    if not all(m.ok for m in moved):
+        print("Some rows differ (above): the database already held other records under the same references.")
+        return 1
+    print(f"Every row is in the database. Next: set state_url (or OVO_NB_{profile.name.upper()}_STATE_URL) for the "
+          f"{profile.name} profile; the files in {profile.state_dir} are left as they were.")
+    return 0
+
+
+def _state_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    state = commands.add_parser(
+        "state", help="a team's database: migrate SQLite state into it, upgrade its schema, make the shared key",
+        description="migrate --to URL: copy this profile's call log, vault and ledger files into a PostgreSQL "
+                    "database and check counts and sums (again: copies nothing twice). upgrade: bring the shared "
+                    "database's schema up to this ovo-nb. new-key FILE: write a new vault key for the team.")
+    state.add_argument("action", choices=["migrate", "upgrade", "new-key"])
+    state.add_argument("key_file", nargs="?", default=None, help="with new-key: the key file to write")
+    state.add_argument("--to", dest="to", help="with migrate: the postgresql:// URL of the team's database")
+    state.add_argument("--profile", default=None, help="whose state (default: $OVO_NB_PROFILE or sandbox)")
+    state.add_argument("--source-key", default=None,
+                       help="with migrate: the key file the SQLite state was sealed with "
+                            "(default: ~/.ovo-nb/vault.key)")
+    state.set_defaults(handler=_state)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -383,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="the sandbox's state file (default: a fresh one in memory)")
     conforming.add_argument("--html", default=None, help="also write the report as an HTML page")
     conforming.set_defaults(handler=_conformance)
+    _state_parser(commands)
     return parser
 
 

@@ -167,7 +167,7 @@ class OvoClient:
     ) -> None:
         self.profile = profile
         self.clock = clock or SystemClock()
-        self.call_log = call_log or CallLog.open(profile.state_dir / "calls.sqlite")
+        self.call_log = call_log or CallLog.open(profile.state_location("calls"))
         self.call_log.add_secret(profile.client_secret)
         self.builder = SnapRequestBuilder(
             profile.client_id, profile.client_secret, profile.private_key, base_url=profile.base_url,

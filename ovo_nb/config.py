@@ -13,6 +13,11 @@ The partner-account variables (``OVO_NB_BASE_URL``, ``OVO_NB_CLIENT_ID``, ...) d
 at OVO: the sandbox profile ignores them (its partner is the sandbox's own, and
 ``$OVO_NB_SANDBOX_URL`` points it at a loopback sandbox), so exporting stage's settings never
 turns the sandbox into a half-configured stage. Secrets are never shown: ``repr`` masks them.
+
+Where the call log, the vault and the ledger live: SQLite files under ``state_dir`` (one person), or the
+PostgreSQL database of ``state_url`` (``OVO_NB_STATE_URL``, ``OVO_NB_<PROFILE>_STATE_URL``: a team), each
+profile in a schema of its own. A ``state_url`` carrying a password may not sit in the project's file:
+the password goes in the variable, ``$PGPASSWORD`` or ``~/.pgpass``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -32,6 +38,7 @@ from .errors import ValidationError
 from .keys import PASSPHRASE_FILE, default_key_dir, load_private_key, resolve_passphrase
 from .project import find_project
 from .snap import PathStyle
+from .storage import is_database_url, masked, with_schema
 from .testbed import (
     DEFAULT_CALLBACK_URLS,
     DEFAULT_CHANNEL_ID,
@@ -80,6 +87,20 @@ class Profile:
     dialect: str = "ovo"
     signature_encoding: str = "base64"
     state_dir: Path = field(default_factory=lambda: ovo_nb_home() / "state")
+    state_url: str = field(default="", repr=False)
+    """A ``postgresql://`` URL: the call log, vault and ledger in that database (a team's), not in ``state_dir``."""
+
+    def state_location(self, room: str) -> str | Path:
+        """Where ``room`` (``calls``, ``vault``, ``ledger``) keeps its tables: this profile's schema of the team's
+        database, else ``<state_dir>/<room>.sqlite``."""
+        if self.state_url:
+            return with_schema(self.state_url, f"ovo_nb_{self.name}")
+        return self.state_dir / f"{room}.sqlite"
+
+    @property
+    def state_where(self) -> str:
+        """Where the state is, safe to show (a database URL without its password)."""
+        return masked(self.state_location("calls")) if self.state_url else str(self.state_dir)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     """Where each value that is not a default came from (a file and table, or a variable): for messages."""
 
@@ -114,6 +135,7 @@ class Profile:
         shown = {f.name: str(getattr(self, f.name)) for f in fields(self)
                  if f.name not in _SECRET_FIELDS and f.name != "sources"}
         shown["client_secret"] = self.masked_secret
+        shown["state_url"] = masked(self.state_url)
         return shown
 
 
@@ -147,6 +169,9 @@ def _checked(name: str, value: Any, origin: str) -> Any:
     if not isinstance(value, str):
         shown = "(hidden)" if name in _SECRET_FIELDS else repr(value)
         raise ValidationError(f"{name} from {origin} must be a string (in quotes in TOML); got {shown}.")
+    if name == "state_url" and value and not is_database_url(value):
+        raise ValidationError(f"state_url from {origin} must be a postgresql:// URL (postgresql://USER@HOST:PORT/"
+                              f"DATABASE?sslmode=require); got {masked(value)!r}. Leave it unset for SQLite files.")
     if name in _CHOICES and value not in _CHOICES[name]:
         raise ValidationError(f"{name} from {origin} is {value!r}; choose one of {', '.join(_CHOICES[name])}.")
     limit = _HEADER_FIELDS.get(name)
@@ -186,13 +211,26 @@ def _section(path: Path, name: str, *, committed: bool) -> dict[str, Any]:
     if not isinstance(section, dict):
         raise ValidationError(f"[profiles.{name}] in {path} must be a table of settings.")
     for other, table in (profiles.items() if committed and isinstance(profiles, dict) else ()):
-        leaked = sorted(_SECRET_FIELDS & set(table)) if isinstance(table, dict) else []
+        if not isinstance(table, dict):
+            continue
+        leaked = sorted(_SECRET_FIELDS & set(table))
         if leaked:
             raise ValidationError(
                 f"{leaked[0]} is set under [profiles.{other}] in {path}, a file committed with the project: remove "
                 f"it, and set OVO_NB_{other.upper()}_{leaked[0].upper()} or keep it in "
                 f"{default_key_dir(other) / 'credentials.toml'} (mode 0600) instead.")
+        url = table.get("state_url")
+        if isinstance(url, str) and is_database_url(url) and _has_password(url):
+            raise ValidationError(
+                f"state_url under [profiles.{other}] in {path} carries a password, and the file is committed with "
+                f"the project: remove the password from the URL and keep it in $PGPASSWORD or ~/.pgpass, or set "
+                f"OVO_NB_{other.upper()}_STATE_URL instead.")
     return section
+
+
+def _has_password(url: str) -> bool:
+    parts = urlsplit(url)
+    return bool(parts.password) or any(k == "password" for k, _ in parse_qsl(parts.query))
 
 
 def default_profile(env: Mapping[str, str] | None = None) -> str:

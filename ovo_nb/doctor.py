@@ -22,14 +22,18 @@ from urllib.parse import urlsplit
 import httpx
 
 from . import signing
+from .calllog import SCHEMA as CALLS
 from .calllog import Call, CallLog, mask_token
 from .client import OvoClient
 from .config import Profile
 from .errors import AuthenticationError, NotFoundError, OvoApiError, OvoConnectionError, OvoNbError, ValidationError
 from .keys import PKCS1_FILE, X509_FILE, fingerprint, load_public_key, validate_callback_url
+from .ledger import SCHEMA as LEDGER
 from .snap import JAKARTA, TIMESTAMP_WINDOW, SignatureKind, match_endpoint, parse_timestamp
+from .storage import inspect_store, masked
+from .tokens import SCHEMA as VAULT
 
-__all__ = ["Check", "Explanation", "check_profile", "explain_call", "prove_credentials"]
+__all__ = ["Check", "Explanation", "check_profile", "check_state", "explain_call", "prove_credentials"]
 
 EXPECTED_TOKEN = {
     "b2b_token": "none",
@@ -141,9 +145,46 @@ def check_profile(profile: Profile, *, transport: httpx.BaseTransport | None = N
         ok = signing.verify_rsa_sha256(key.public_key(), text, signing.sign_rsa_sha256(key, text))
         checks.append(Check("signature self-test", ok, "SHA256withRSA signs and verifies"))
     if not offline:
+        state = check_state(profile)
+        checks += state
+        if not all(c.ok for c in state):  # the calls made to prove the credentials could not be logged
+            return checks + _not_checked(("clock skew", *_SERVER_CHECKS), "the state database is not usable (above)")
         checks.append(_skew_check(profile, transport))
         checks += prove_credentials(profile, transport=transport) if key is not None else _not_checked(
             _SERVER_CHECKS, "no private key to sign with")
+    return checks
+
+
+def check_state(profile: Profile) -> list[Check]:
+    """Where the call log, vault and ledger live; for a team's database: reached, at this ovo-nb's schema
+    version, and this user allowed to read and write its tables (the password is never shown)."""
+    if not profile.state_url:
+        return [Check("state", True, f"SQLite files in {profile.state_dir} (this machine only; a team shares a "
+                                     "database through state_url)")]
+    location = str(profile.state_location("calls"))
+    found = inspect_store(location, (CALLS, VAULT, LEDGER))
+    if not found[0].reached:
+        return [Check("database", False, found[0].problem, "check state_url, the password ($PGPASSWORD or "
+                      "~/.pgpass), sslmode, and that the server runs and lets this machine in")]
+    checks = [Check("database", True, f"{masked(location)} answers")]
+    versions = []
+    for room in found:
+        if room.version is None:
+            versions.append(f"{room.room} not created yet (the first use creates it)")
+        else:
+            versions.append(f"{room.room} v{room.version}" + ("" if room.version == room.expected else
+                                                              f" (this ovo-nb: v{room.expected})"))
+    old = [r for r in found if r.version is not None and r.version < r.expected]
+    new = [r for r in found if r.version is not None and r.version > r.expected]
+    fix = ("run `ovo-nb state upgrade` once, then teammates need this ovo-nb too" if old else
+           "upgrade ovo-nb (pip install -U ovo-nb): a teammate's newer one upgraded the database" if new else "")
+    checks.append(Check("schema version", not old and not new, ", ".join(versions), fix))
+    missing = [p for room in found for p in room.missing_privileges]
+    checks.append(Check("database privileges", not missing,
+                        "missing " + ", ".join(missing) if missing else "read and write on every table",
+                        f"the database's owner grants them to this user (README: Sharing an integration with your "
+                        f"team), e.g. GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ovo_nb_{profile.name} TO "
+                        "<user>"))
     return checks
 
 
@@ -188,7 +229,7 @@ def prove_credentials(profile: Profile, *, transport: httpx.BaseTransport | None
     which a right secret and merchant id can only get answered "not found"; no money can move). Both calls
     are kept in the profile's call log, as every call to OVO is."""
     probe = f"DOCTOR-{secrets.token_hex(12)}"
-    with CallLog.open(profile.state_dir / "calls.sqlite") as log, \
+    with CallLog.open(profile.state_location("calls")) as log, \
             OvoClient(profile, transport=transport, call_log=log, timeout=15) as client:
         try:
             token = client.b2b_token(scenario="doctor: B2B token").access_token

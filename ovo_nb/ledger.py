@@ -1,25 +1,24 @@
-"""The partner ledger: what the partner believes it charged and refunded, in SQLite.
+"""The partner ledger: what the partner believes it charged and refunded (SQLite, or a team's PostgreSQL).
 
 Every payment and refund gets a row before its first call, holding the exact request
 body (so a retry resends the identical body) and its state as the flows learn it. It is
 the partner's side of reconciliation, and the place a crash cannot erase: each change
-is committed before the next call.
+is committed before the next call. A reference is written once, whoever writes it: a second
+writer of the same reference is refused, on either backend.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
-import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._files import close_sqlite, open_sqlite
 from .errors import ValidationError
 from .snap import JAKARTA, Clock, SystemClock
+from .storage import DuplicateKey, Schema, open_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,7 +35,7 @@ _TABLES = {
     "refund": ("refunds", "partner_refund_no", REFUND_STATES, {"refund_no", "response_code"}),
 }
 
-_SCHEMA = """
+SCHEMA = Schema("ledger", 2, table="payments", tables="""
 CREATE TABLE IF NOT EXISTS payments (
     partner_reference_no TEXT PRIMARY KEY,
     phone TEXT NOT NULL,
@@ -64,14 +63,21 @@ CREATE TABLE IF NOT EXISTS refunds (
     updated_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {serial},
     at TEXT NOT NULL,
     kind TEXT NOT NULL,
     reference TEXT NOT NULL,
     status TEXT NOT NULL,
-    note TEXT NOT NULL DEFAULT ''
+    note TEXT NOT NULL DEFAULT '',
+    origin TEXT
 );
-"""
+CREATE UNIQUE INDEX IF NOT EXISTS history_origin ON history (origin) WHERE origin IS NOT NULL;
+""", upgrades=(
+    # 2: where a copied history row came from (`ovo-nb state migrate` copies each once)
+    "ALTER TABLE history ADD COLUMN origin TEXT;"
+    " CREATE UNIQUE INDEX IF NOT EXISTS history_origin ON history (origin) WHERE origin IS NOT NULL",
+))
+"""The ledger's tables: a payment or refund is one row under its partner reference, written once."""
 
 
 @dataclass(frozen=True)
@@ -110,12 +116,10 @@ class PartnerLedger:
     def __init__(self, path: str | Path = ":memory:", *, clock: Clock | None = None) -> None:
         self.path = str(path)
         self.clock = clock or SystemClock()
-        self._db = open_sqlite(self.path, _SCHEMA)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
+        self._store = open_store(self.path, SCHEMA)
 
     def __repr__(self) -> str:
-        return f"PartnerLedger(path={self.path!r})"
+        return f"PartnerLedger(path={self._store.where!r})"
 
     def now(self) -> str:
         """The ledger clock's time as its rows store it (Jakarta, ISO 8601): a mark for ``to_frame(since=...)``."""
@@ -129,29 +133,28 @@ class PartnerLedger:
                     recurring: bool = False) -> None:
         """Record a payment before its first call; a reference is used once."""
         now = self.now()
-        with self._lock:
-            try:
-                self._db.execute(
+        try:
+            with self._store.transaction():
+                self._store.run(
                     "INSERT INTO payments (partner_reference_no, phone, amount, status, recurring, body, created_at,"
                     " updated_at) VALUES (?, ?, ?, 'CREATED', ?, ?, ?, ?)",
                     (reference, phone, f"{amount:.2f}", int(recurring), json.dumps(body, ensure_ascii=False), now,
                      now))
-            except sqlite3.IntegrityError:
-                raise ValidationError(
-                    f"partnerReferenceNo {reference!r} is already in the ledger; every payment needs a new one."
-                ) from None
-            self._history("payment", reference, "CREATED", "")
+                self._history("payment", reference, "CREATED", "")
+        except DuplicateKey:
+            raise ValidationError(
+                f"partnerReferenceNo {reference!r} is already in the ledger; every payment needs a new one."
+            ) from None
 
     def update_payment(self, reference: str, status: str, *, note: str = "", **fields: str) -> None:
         """Move a payment to ``status``, with what OVO said (``reference_no``, ``approval_code``, ``response_code``)."""
         self._update("payment", reference, status, note, fields)
 
     def payment(self, reference: str) -> LedgerPayment:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM payments WHERE partner_reference_no = ?", (reference,)).fetchone()
-        if row is None:
+        found = self._store.records("SELECT * FROM payments WHERE partner_reference_no = ?", (reference,))
+        if not found:
             raise ValidationError(f"No payment {reference!r} in the partner ledger.")
-        values = dict(row)
+        values = found[0]
         values.update(amount=Decimal(values["amount"]), recurring=bool(values["recurring"]),
                       body=json.loads(values["body"]))
         return LedgerPayment(**values)
@@ -160,21 +163,20 @@ class PartnerLedger:
         query = "SELECT partner_reference_no FROM payments"
         if statuses:
             query += f" WHERE status IN ({', '.join('?' * len(statuses))})"
-        with self._lock:
-            refs = [r[0] for r in self._db.execute(query + " ORDER BY created_at", statuses).fetchall()]
+        refs = [r[0] for r in self._store.rows(query + " ORDER BY created_at", statuses)]
         return [self.payment(ref) for ref in refs]
 
     def add_refund(self, refund_no: str, reference: str, amount: Decimal, body: dict[str, Any]) -> None:
         now = self.now()
-        with self._lock:
-            try:
-                self._db.execute(
+        try:
+            with self._store.transaction():
+                self._store.run(
                     "INSERT INTO refunds (partner_refund_no, partner_reference_no, amount, status, body, created_at,"
                     " updated_at) VALUES (?, ?, ?, 'REQUESTED', ?, ?, ?)",
                     (refund_no, reference, f"{amount:.2f}", json.dumps(body, ensure_ascii=False), now, now))
-            except sqlite3.IntegrityError:
-                raise ValidationError(f"partnerRefundNo {refund_no!r} is already in the ledger.") from None
-            self._history("refund", refund_no, "REQUESTED", "")
+                self._history("refund", refund_no, "REQUESTED", "")
+        except DuplicateKey:
+            raise ValidationError(f"partnerRefundNo {refund_no!r} is already in the ledger.") from None
 
     def update_refund(self, partner_refund_no: str, status: str, *, note: str = "", **fields: str) -> None:
         """Move a refund to ``status``, with what OVO said (``refund_no``, ``response_code``)."""
@@ -186,29 +188,27 @@ class PartnerLedger:
             raise ValidationError(f"Unknown {kind} state {status!r}.")
         chosen = {k: v for k, v in fields.items() if k in allowed}
         sets = "".join(f", {column} = ?" for column in chosen)
-        with self._lock:
-            self._db.execute(f"UPDATE {table} SET status = ?, note = ?, updated_at = ?{sets} WHERE {key_column} = ?",
-                             (status, note, self.now(), *chosen.values(), key))
+        with self._store.transaction():
+            self._store.run(f"UPDATE {table} SET status = ?, note = ?, updated_at = ?{sets} WHERE {key_column} = ?",
+                            (status, note, self.now(), *chosen.values(), key))
             self._history(kind, key, status, note)
 
     def refund(self, refund_no: str) -> LedgerRefund:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM refunds WHERE partner_refund_no = ?", (refund_no,)).fetchone()
-        if row is None:
+        found = self._store.records("SELECT * FROM refunds WHERE partner_refund_no = ?", (refund_no,))
+        if not found:
             raise ValidationError(f"No refund {refund_no!r} in the partner ledger.")
-        values = dict(row)
+        values = found[0]
         values.update(amount=Decimal(values["amount"]), body=json.loads(values["body"]))
         return LedgerRefund(**values)
 
     def refunded_total(self, reference: str) -> Decimal:
-        with self._lock:
-            rows = self._db.execute("SELECT amount FROM refunds WHERE partner_reference_no = ? AND status = 'REFUNDED'",
-                                    (reference,)).fetchall()
+        rows = self._store.rows("SELECT amount FROM refunds WHERE partner_reference_no = ? AND status = 'REFUNDED'",
+                                (reference,))
         return sum((Decimal(r[0]) for r in rows), Decimal(0))
 
     def _history(self, kind: str, reference: str, status: str, note: str) -> None:
-        self._db.execute("INSERT INTO history (at, kind, reference, status, note) VALUES (?, ?, ?, ?, ?)",
-                         (self.now(), kind, reference, status, note))
+        self._store.run("INSERT INTO history (at, kind, reference, status, note) VALUES (?, ?, ?, ?, ?)",
+                        (self.now(), kind, reference, status, note))
 
     def to_frame(self, table: str = "payments", *, since: str = "") -> pd.DataFrame:
         """``payments``, ``refunds`` or ``history`` as a DataFrame (amounts as exact strings);
@@ -218,14 +218,30 @@ class PartnerLedger:
         if table not in ("payments", "refunds", "history"):
             raise ValidationError("table is 'payments', 'refunds' or 'history'.")
         column = "at" if table == "history" else "created_at"
-        with self._lock:
-            cursor = self._db.execute(f"SELECT * FROM {table} WHERE {column} >= ?", (since,))
-            columns = [d[0] for d in cursor.description]
-            rows = [tuple(r) for r in cursor.fetchall()]
+        order = "id" if table == "history" else "created_at"
+        columns, rows = self._store.table(f"SELECT * FROM {table} WHERE {column} >= ? ORDER BY {order}", (since,))
         frame = pd.DataFrame.from_records(rows, columns=columns)
-        return frame.drop(columns=["body"], errors="ignore")
+        return frame.drop(columns=["body", "origin"], errors="ignore")
+
+    def copy_into(self, target: PartnerLedger) -> dict[str, tuple[int, int, int, Decimal, Decimal]]:
+        """Copy the payments, refunds and history into ``target`` (``ovo-nb state migrate``); a reference already
+        there is left as it is. Returns, per table: (rows here, rows written now, rows of here found in
+        ``target``, the amounts here, the amounts ``target`` holds under the same references)."""
+        source, into = self._store, target._store
+        counts = {}
+        for table, key in (("payments", "partner_reference_no"), ("refunds", "partner_refund_no")):
+            columns, _ = source.table(f"SELECT * FROM {table} WHERE 1 = 0")
+            written = source.copy_rows(into, table, columns, key=key)
+            here = dict(source.rows(f"SELECT {key}, amount FROM {table}"))
+            theirs = {k: v for k, v in into.rows(f"SELECT {key}, amount FROM {table}") if k in here}
+            counts[table] = (len(here), written, len(theirs), sum(map(Decimal, here.values()), Decimal(0)),
+                             sum(map(Decimal, theirs.values()), Decimal(0)))
+        written = source.copy_rows(into, "history", ("at", "kind", "reference", "status", "note"), key="origin")
+        total = source.one("SELECT COUNT(*) FROM history")
+        counts["history"] = (int(total[0]) if total else 0, written, source.count_copied(into, "history"),
+                             Decimal(0), Decimal(0))
+        return counts
 
     def close(self) -> None:
-        """Checkpoint and close the database (a copied ``.sqlite`` then holds everything)."""
-        with self._lock:
-            close_sqlite(self._db)
+        """Close the ledger (a SQLite file is checkpointed: a copied ``.sqlite`` then holds everything)."""
+        self._store.close()

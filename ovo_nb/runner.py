@@ -505,7 +505,7 @@ def _write_reports(result: RunResult) -> None:
 
     try:
         profile = load_profile(result.profile)
-        with CallLog(profile.state_dir / "calls.sqlite", run_id=result.run_id) as log:
+        with CallLog(profile.state_location("calls"), run_id=result.run_id) as log:
             calls = log.to_frame()
     except OvoNbError:
         calls = pd.DataFrame(columns=["scenario", "method", "path", "status", "response_code", "latency_ms"])

@@ -1,7 +1,8 @@
 """Encryption at rest for what must be kept but never shown: full tokens, unredacted calls.
 
 A :class:`SecretBox` seals bytes with AES-256-GCM (``cryptography``), under a key derived
-(HKDF-SHA256) from a Fernet key that comes from ``$OVO_NB_VAULT_KEY`` or from a key file created
+(HKDF-SHA256) from a Fernet key that comes from ``$OVO_NB_VAULT_KEY``, from the file
+``$OVO_NB_VAULT_KEY_FILE`` names (a team's shared key: never created here), or from a key file created
 once with mode 0600 under the ovo-nb home, so a copied database alone reveals nothing. AES-GCM
 is one authenticated pass, several times cheaper per call-log row than Fernet's CBC + HMAC +
 Base64; data sealed by earlier versions with Fernet still opens.
@@ -23,12 +24,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from ._files import ovo_nb_home, read_private_file, write_private_file
 from .errors import KeyFileError, OvoNbError
 
-__all__ = ["VAULT_KEY_ENV", "SecretBox"]
+__all__ = ["VAULT_KEY_ENV", "VAULT_KEY_FILE_ENV", "SecretBox"]
 
 _GCM = b"\x01"
 """The first byte of an AES-GCM seal; a Fernet token starts with ``g`` (Base64 of 0x80)."""
 VAULT_KEY_ENV = "OVO_NB_VAULT_KEY"
 """Environment variable holding a Fernet key (urlsafe Base64, 32 bytes) for sealing at rest."""
+VAULT_KEY_FILE_ENV = "OVO_NB_VAULT_KEY_FILE"
+"""Environment variable naming the key file a team shares (``ovo-nb state new-key FILE`` makes one)."""
 
 
 class SecretBox:
@@ -47,20 +50,32 @@ class SecretBox:
         self._aead = AESGCM(derived)
 
     @staticmethod
+    def write_key(path: str | Path) -> Path:
+        """Write a new key to ``path`` (0600; an existing file is never replaced): a team's shared key file."""
+        return write_private_file(Path(path).expanduser(), Fernet.generate_key())
+
+    @staticmethod
     def generate_key() -> str:
         """A new random key, as text to store in a secret manager or ``$OVO_NB_VAULT_KEY``."""
         return Fernet.generate_key().decode()
 
     @classmethod
     def default(cls, key_file: str | Path | None = None) -> SecretBox:
-        """The box from ``$OVO_NB_VAULT_KEY``, else from ``key_file`` (default ``~/.ovo-nb/vault.key``).
+        """The box from ``$OVO_NB_VAULT_KEY``, else from ``key_file``, else ``$OVO_NB_VAULT_KEY_FILE``, else
+        ``~/.ovo-nb/vault.key``.
 
-        The key file is created with mode 0600 the first time it is needed.
+        The key file is created with mode 0600 the first time it is needed, except the one the variable names:
+        that one must exist (a new key there would seal what the team cannot open).
         """
         from_env = os.environ.get(VAULT_KEY_ENV)
         if from_env:
             return cls(from_env.strip())
-        path = Path(key_file) if key_file else ovo_nb_home() / "vault.key"
+        shared = None if key_file else os.environ.get(VAULT_KEY_FILE_ENV)
+        path = Path(key_file or shared or ovo_nb_home() / "vault.key").expanduser()
+        if shared and not path.exists() and not path.is_symlink():
+            raise KeyFileError(
+                f"The vault key file {path} does not exist. Ask your team for its copy of the key file (it seals "
+                f"the shared tokens), or make the team's first one with `ovo-nb state new-key {path}`.")
         if not path.is_symlink() and not path.exists():
             with contextlib.suppress(KeyFileError):  # another process created it first: use theirs
                 write_private_file(path, Fernet.generate_key())

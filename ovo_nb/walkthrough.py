@@ -209,7 +209,7 @@ class Walkthrough(Steps):
         super().__init__(run_label=run_label)
         resolved = load_profile(profile or None)
         run_id = os.environ.get(RUN_ID_ENV) or None
-        self.log = CallLog.open(resolved.state_dir / "calls.sqlite", run_id=run_id)
+        self.log = CallLog.open(resolved.state_location("calls"), run_id=run_id)
         self.ovo = Ovo.open(resolved, call_log=self.log)
         self.webview_url = ""
         """The last webview URL in full: it carries a token, so it is never printed unasked."""

@@ -45,3 +45,42 @@ def h(sandbox_key_folder: Path) -> Iterator[object]:
     harness = Harness(sandbox_key_folder)
     yield harness
     harness.http.close()
+
+
+# --------------------------------------------------------------------------- state on both backends
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """A throw-away PostgreSQL cluster for the session (bench/pgcluster.py), stopped and removed at the end.
+
+    Without a server here, every test that needs it skips with the reason."""
+    from bench.pgcluster import throwaway_cluster, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(f"PostgreSQL tests need a server: {reason}")
+    with throwaway_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: object, request: pytest.FixtureRequest) -> str:
+    """A URL on the session's cluster whose tables live in a schema of this test's own."""
+    import uuid
+
+    from ovo_nb.storage import with_schema
+
+    return with_schema(pg_cluster.url, f"t_{uuid.uuid4().hex[:12]}")  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """Where the storage tests keep the call log, vault and ledger: SQLite files, then a PostgreSQL schema."""
+    from state_backends import Backend
+
+    if request.param == "sqlite":
+        yield Backend("sqlite", lambda room: str(tmp_path / f"{room}.sqlite"))
+    else:
+        url = request.getfixturevalue("pg_url")
+        yield Backend("postgresql", lambda room: url, cluster=request.getfixturevalue("pg_cluster"))

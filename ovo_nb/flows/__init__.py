@@ -87,7 +87,8 @@ class Ovo:
         sleep: Callable[[float], None] = time.sleep,
         sandbox_state: str | Path | None = None,
     ) -> Ovo:
-        """Everything wired for ``profile`` (default ``sandbox``), state under the profile's state dir.
+        """Everything wired for ``profile`` (default ``sandbox``), state where the profile keeps it (its state
+        folder, or the team's database of its ``state_url``).
 
         :func:`ovo_nb.environments.open_environment` decides where calls go: the sandbox in
         this process (or at ``$OVO_NB_SANDBOX_URL``), which also completes webview steps
@@ -97,15 +98,15 @@ class Ovo:
         env = open_environment(profile, sandbox_state=sandbox_state, clock=clock, transport=transport)
         try:
             clock = clock or SystemClock()
-            state = env.profile.state_dir
-            log = call_log or CallLog.open(state / "calls.sqlite")
+            profile = env.profile
+            log = call_log or CallLog.open(profile.state_location("calls"))
             if call_log is None:  # a log the caller gave stays the caller's to close
                 env._closers.append(log.close)
             client = OvoClient(env.profile, transport=env.transport, clock=clock, call_log=log)
             env._closers.append(client.close)
-            vault = TokenVault(state / "vault.sqlite", clock=clock)
+            vault = TokenVault(profile.state_location("vault"), clock=clock)
             env._closers.append(vault.close)
-            ledger = PartnerLedger(state / "ledger.sqlite", clock=clock)
+            ledger = PartnerLedger(profile.state_location("ledger"), clock=clock)
             env._closers.append(ledger.close)
         except BaseException:
             env.close()

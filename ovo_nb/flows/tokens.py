@@ -31,32 +31,44 @@ class TokenService:
         self.session = session
 
     def b2b_token(self) -> str:
-        """The partner's B2B token from the vault, renewed before its 15 minutes run out."""
+        """The partner's B2B token from the vault, renewed before its 15 minutes run out (once, whoever else
+        shares the vault)."""
         vault = self.session.vault
         token = vault.get(PARTNER, "b2b")
-        if token is None:
-            result = self.session.client.b2b_token(scenario="b2b token")
-            token = result.access_token
-            vault.put(PARTNER, "b2b", token, expires_at=self.session.now() + timedelta(seconds=result.expires_in))
+        if token is not None:
+            return token
+        with vault.renewing(PARTNER):
+            token = vault.get(PARTNER, "b2b")  # renewed by another holder while this one waited
+            if token is None:
+                result = self.session.client.b2b_token(scenario="b2b token")
+                token = result.access_token
+                vault.put(PARTNER, "b2b", token, expires_at=self.session.now() + timedelta(seconds=result.expires_in))
         return token
 
     def with_b2b(self, action: Callable[[str], T]) -> T:
         """``action(b2b_token)``; a B2B token OVO no longer knows (401xx01) is dropped and renewed once."""
+        token = self.b2b_token()
         try:
-            return action(self.b2b_token())
+            return action(token)
         except AuthenticationError as exc:
             if exc.response_code[5:] != "01":  # Invalid Token (B2B)
                 raise
-            self.session.vault.discard(PARTNER, "b2b", f"refused by OVO ({exc.response_code})")
+            self.session.vault.discard(PARTNER, "b2b", f"refused by OVO ({exc.response_code})", only=token)
             return action(self.b2b_token())
 
     def access_token(self, phone: str) -> str:
-        """A valid access token for ``phone``; an expired one is refreshed (and the refresh logged)."""
+        """A valid access token for ``phone``; an expired one is refreshed (and the refresh logged) once, whoever
+        else shares the vault: the refresh happens under the vault's lock for the customer."""
         customer = normalize_phone(phone)
         vault = self.session.vault
         token = vault.get(customer, "access")
         if token is not None:
             return token
+        with vault.renewing(customer):
+            return vault.get(customer, "access") or self._refresh(customer)
+
+    def _refresh(self, customer: str) -> str:
+        vault = self.session.vault
         refresh = vault.get(customer, "refresh")
         if refresh is None:
             record = vault.customer(customer)
@@ -79,12 +91,13 @@ class TokenService:
     def with_access(self, phone: str, action: Callable[[str], T]) -> T:
         """``action(access_token)``; an access token OVO refuses (401xx02) is dropped and refreshed once."""
         customer = normalize_phone(phone)
+        token = self.access_token(customer)
         try:
-            return action(self.access_token(customer))
+            return action(token)
         except AuthenticationError as exc:
             if not exc.response_code.endswith("02"):
                 raise
-            self.session.vault.discard(customer, "access", f"refused by OVO ({exc.response_code})")
+            self.session.vault.discard(customer, "access", f"refused by OVO ({exc.response_code})", only=token)
             return action(self.access_token(customer))
 
     def store(self, customer: str, access: str, refresh: str, expires: datetime | None, ilp: str) -> None:
