@@ -37,7 +37,7 @@ from . import __version__
 from ._files import ensure_private_dir, ovo_nb_home, write_private_file
 from .client import SnapRequestBuilder
 from .config import Profile, load_profile
-from .environments import MANUAL_WEBVIEW_ENV
+from .environments import ADMIN_PATH, MANUAL_WEBVIEW_ENV, WEBVIEW_COMPLETE
 from .errors import ValidationError
 from .signing import compose_string_to_sign
 from .snap import (
@@ -207,6 +207,7 @@ def _requests() -> list[tuple[str, list[_Request]]]:
     ]
 
 
+_WEBVIEW_ROUTE = f"{ADMIN_PATH}/{WEBVIEW_COMPLETE}"
 _WEBVIEW_CODES = {"binding": ["{{otp}}", "{{pin}}"], "payment": ["{{pin}}"], "unbinding": ["{{otp}}"]}
 """What the customer types in each webview, in order (the sandbox's test customers share one PIN)."""
 
@@ -409,13 +410,13 @@ def _item(builder: SnapRequestBuilder, style: PathStyle, request: _Request) -> d
     if request.webview:
         http: dict[str, Any] = {
             "method": "POST", "header": [{"key": "Content-Type", "value": "application/json", "type": "text"}],
-            "url": _url("{{baseUrl}}", "/_sandbox/webview/complete"),
+            "url": _url("{{baseUrl}}", _WEBVIEW_ROUTE),
             "body": _raw_body({"url": f"{{{{{request.webview}WebviewUrl}}}}",
                                "codes": _WEBVIEW_CODES[request.webview]}),
         }
         events = [_event("prerequest", _webview_prerequest(request.webview)),
                   _event("test", _webview_tests(request.webview))]
-        about = request.about + (" Sandbox: through the admin API `POST /_sandbox/webview/complete`. OVO stage or "
+        about = request.about + (f" Sandbox: through the admin API `POST {_WEBVIEW_ROUTE}`. OVO stage or "
                                  f"production: the run stops here; open `{request.webview}WebviewUrl` in a browser "
                                  f"and paste the URL it lands on into `{request.webview}CallbackUrl`.")
     else:

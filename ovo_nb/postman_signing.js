@@ -56,11 +56,11 @@ function bareToken(authorization) {
     return /^bearer /i.test(text) ? text.slice(7).trim() : text;
 }
 
-/** jsrsasign, from its source in the collection variable (never fetched at run time). */
+/** jsrsasign, from its source in the collection variable (never fetched at run time), kept in this
+ * function's scope: its own CryptoJS never shadows Postman's. */
 function loadJsrsasign(source) {
     var navigator = {}, window = {};  // jsrsasign's browser checks look for these
-    eval(source);  // eslint-disable-line no-eval
-    return { KJUR: KJUR, KEYUTIL: KEYUTIL, hextob64: hextob64 };
+    return eval(source + '\n;({ KJUR: KJUR, KEYUTIL: KEYUTIL, hextob64: hextob64 });');  // eslint-disable-line no-eval
 }
 
 function need(name) {
