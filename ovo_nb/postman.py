@@ -27,6 +27,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from .snap import (
     PathStyle,
     SignatureKind,
     endpoint,
+    format_timestamp,
     response_code,
     response_message,
 )
@@ -342,16 +344,16 @@ def _vocabulary() -> dict[str, Any]:
         for path in api.all_paths():
             if not path.startswith("/api/"):  # the BI devsite signs its own way (dialect aspi)
                 kinds[path] = api.signature.value
-    offset = JAKARTA.utcoffset(None)
-    minutes = int(offset.total_seconds() // 60)
+    offset = datetime.now(JAKARTA).utcoffset()
+    assert offset is not None
     return {
         "kinds": dict(sorted(kinds.items())),
         "stringToSign": _string_to_sign_templates(),
         "rsa": [SignatureKind.ASYMMETRIC_TOKEN.value, SignatureKind.ASYMMETRIC_REQUEST.value],
         "hmac": {SignatureKind.SYMMETRIC.value: "HmacSHA512", SignatureKind.OVO.value: "HmacSHA256"},
         "fixedEncoding": {SignatureKind.OVO.value: "hex"},
-        "jakartaOffsetMinutes": minutes,
-        "jakartaOffset": f"+{minutes // 60:02d}:{minutes % 60:02d}",
+        "jakartaOffsetMinutes": int(offset.total_seconds() // 60),
+        "jakartaOffset": format_timestamp()[-6:],  # as snap writes X-TIMESTAMP's offset
         "needs": _NEEDS,
     }
 
