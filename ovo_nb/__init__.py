@@ -12,6 +12,7 @@ The public API is re-exported here; the modules behind it may move.
 - :mod:`ovo_nb.sandbox`: the embedded OVO.
 - :mod:`ovo_nb.environments`: where calls go (in-process or loopback sandbox, OVO stage or
   production) and the sandbox's admin controls.
+- :mod:`ovo_nb.postman`: the Postman collection and environment for a profile.
 - :mod:`ovo_nb.views`: step cards, sequence diagrams, charts and readable tables.
 - :mod:`ovo_nb.walkthrough` and :mod:`ovo_nb.widgets`: what the notebooks are made of.
 
@@ -102,6 +103,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
         Unbinding,
     )
     from .outcome import NotebookOutcome, finish_notebook
+    from .postman import PostmanExport, export_postman
     from .project import Project, find_project
     from .reconciliation import (
         Reconciliation,
@@ -189,6 +191,7 @@ _EXPORTS: dict[str, str] = {
         'save_private_key', 'validate_callback_url', 'validate_ip_entry', 'write_credential_request',
     ), "keys"),
     **dict.fromkeys(('PartnerLedger',), "ledger"),
+    **dict.fromkeys(('PostmanExport', 'export_postman',), "postman"),
     **dict.fromkeys((
         'B2BToken', 'Balance', 'Binding', 'CustomerTokens', 'Lookup', 'Payment', 'PaymentStatus', 'Refund',
         'SingleUseToken', 'TopupOptions', 'Unbinding',
@@ -279,6 +282,7 @@ __all__ = [
     "PendingBinding",
     "PendingPayment",
     "PendingUnbinding",
+    "PostmanExport",
     "Profile",
     "Project",
     "RateLimitError",
@@ -324,6 +328,7 @@ __all__ = [
     "endpoint",
     "evidence_session",
     "explain_call",
+    "export_postman",
     "fill_template",
     "find_project",
     "fingerprint",

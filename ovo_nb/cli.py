@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from .errors import OvoNbError, ValidationError
 from .storage import not_yet_made
+from .testbed import SANDBOX_PORT, SANDBOX_SERVER_URL
 
 __all__ = ["main"]
 
@@ -372,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "partner key, its credentials and the call log stay)")
     sandbox.add_argument("--force", action="store_true", help="with reset: even when the state looks open")
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    sandbox.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
+    sandbox.add_argument("--port", type=int, default=SANDBOX_PORT,
+                         help=f"port (default: {SANDBOX_PORT}; 0 picks a free one)")
     sandbox.add_argument("--state", default=None, help="SQLite state file (default: ~/.ovo-nb/sandbox/state.sqlite)")
     sandbox.add_argument("--config", default=None, help="TOML file seeding partners and customers")
     sandbox.add_argument("--no-demo", action="store_true",
@@ -413,8 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "a timeout after commit, the clock +16m, ...)")
     triggering.add_argument("scenario", nargs="*", help="a trigger and its arguments, e.g. insufficient-funds PHONE")
     triggering.add_argument("--list", action="store_true", help="list the triggers")
-    triggering.add_argument("--url", default="http://127.0.0.1:8765",
-                            help="the running sandbox (default: http://127.0.0.1:8765, as `ovo-nb sandbox` serves)")
+    triggering.add_argument("--url", default=SANDBOX_SERVER_URL,
+                            help=f"the running sandbox (default: {SANDBOX_SERVER_URL}, as `ovo-nb sandbox` serves)")
     triggering.set_defaults(handler=_trigger)
     replaying = commands.add_parser("replay", help="resend a logged call, re-signed, and show both answers")
     replaying.add_argument("call_id", type=int, help="the call id (ovo-nb calls lists them)")
@@ -433,7 +435,42 @@ def build_parser() -> argparse.ArgumentParser:
     conforming.add_argument("--html", default=None, help="also write the report as an HTML page")
     conforming.set_defaults(handler=_conformance)
     _state_parser(commands)
+    _add_postman(commands)
     return parser
+
+
+# ----------------------------------------------------------------------------- ovo-nb postman
+
+
+def _postman(args: argparse.Namespace) -> int:
+    from .postman import export_postman
+
+    done = export_postman(args.profile, args.out, jsrsasign=args.jsrsasign,
+                          production_secrets=args.yes_production_secrets)
+    print(f"collection:  {done.collection} ({done.requests} requests)")
+    print(f"environment: {done.environment} (mode 0600: it holds the client secret and the private key, "
+          "unencrypted; keep it out of shared workspaces and version control)")
+    if done.webview_mode == "sandbox":
+        print("webview steps: through the sandbox's admin API (start `ovo-nb sandbox` first)")
+    else:
+        print("webview steps: the run stops at each one with the URL to open; paste where the browser lands "
+              "into the named variable and go on from there")
+    print(f"run it: import both into Postman, or `npx newman@6 run {done.collection} -e {done.environment}`")
+    return 0
+
+
+def _add_postman(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    postman = commands.add_parser("postman", help="write a Postman collection and environment for a profile, "
+                                                  "signed as OVO expects")
+    postman.add_argument("--profile", default=None, help="sandbox, stage or production (default: $OVO_NB_PROFILE "
+                                                         "or sandbox)")
+    postman.add_argument("--out", default=None, help="folder for the two files (default: ~/.ovo-nb/postman)")
+    postman.add_argument("--jsrsasign", default=None, metavar="FILE",
+                         help="jsrsasign-all-min.js to embed for RSA signing (default: node_modules/jsrsasign here "
+                              "or in a parent folder)")
+    postman.add_argument("--yes-production-secrets", action="store_true",
+                         help="allow writing production's client secret and private key into the environment")
+    postman.set_defaults(handler=_postman)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,8 +32,13 @@ from .snap import Clock
 from .testbed import DEFAULT_CALLBACK_URLS, IN_PROCESS_URL, SANDBOX_TEST_PIN
 from .webview import WebviewCompleter
 
-__all__ = ["ENVIRONMENTS", "MANUAL_WEBVIEW_ENV", "Environment", "SandboxAdmin", "open_environment", "sandbox_admin"]
+__all__ = ["ADMIN_PATH", "ENVIRONMENTS", "MANUAL_WEBVIEW_ENV", "WEBVIEW_COMPLETE", "Environment", "SandboxAdmin",
+           "open_environment", "sandbox_admin"]
 
+ADMIN_PATH = "/_sandbox"
+"""Where the loopback sandbox serves its admin API, under its base URL (loopback clients only)."""
+WEBVIEW_COMPLETE = "webview/complete"
+"""The admin route that types a customer's codes into a webview (headless runs, Postman)."""
 MANUAL_WEBVIEW_ENV = "OVO_NB_MANUAL_WEBVIEW"
 """Set it to make even the sandbox wait for a person at the webview (browser demos and tests)."""
 
@@ -189,7 +194,7 @@ class _HttpAdmin:
     """The admin API of a sandbox served by ``ovo-nb sandbox`` (loopback only)."""
 
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
-        self._base = f"{base_url.rstrip('/')}/_sandbox"
+        self._base = f"{base_url.rstrip('/')}{ADMIN_PATH}"
         self._http = httpx.Client(timeout=timeout)
 
     def new_customer(self, *, name: str = "Test customer", cash: str = "1000000", points: str = "0") -> str:
@@ -246,7 +251,7 @@ class _HttpAdmin:
         self._call("DELETE", "faults")
 
     def complete_webview(self, url: str, *codes: str) -> str:
-        answer = self._call("POST", "webview/complete", {"url": url, "codes": list(codes)}, ok=(400, 422))
+        answer = self._call("POST", WEBVIEW_COMPLETE, {"url": url, "codes": list(codes)}, ok=(400, 422))
         if not answer.get("ok"):
             raise WebviewError(f"The sandbox webview refused the code: {answer.get('message') or answer.get('error')}")
         return str(answer["callbackUrl"])

@@ -13,10 +13,15 @@ from typing import Any
 from ._files import ovo_nb_home
 
 __all__ = ["DEFAULT_CALLBACK_URLS", "DEFAULT_CHANNEL_ID", "DEFAULT_CLIENT_ID", "DEFAULT_MERCHANT_ID",
-           "DEFAULT_PARTNER_NAME", "IN_PROCESS_URL", "SANDBOX_TEST_PIN", "TEST_CUSTOMERS", "sandbox_dir"]
+           "DEFAULT_PARTNER_NAME", "IN_PROCESS_URL", "SANDBOX_PORT", "SANDBOX_SERVER_URL", "SANDBOX_TEST_PIN",
+           "TEST_CUSTOMERS", "sandbox_dir"]
 
 IN_PROCESS_URL = "http://ovo-sandbox.local"
 """The base URL of the sandbox running in this process (no socket behind it)."""
+SANDBOX_PORT = 8765
+"""Where ``ovo-nb sandbox`` listens unless told otherwise."""
+SANDBOX_SERVER_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
+"""The loopback sandbox's base URL by default, for tools outside this process (Postman, ``ovo-nb trigger``)."""
 DEFAULT_CLIENT_ID = "oamerchantsandbox"
 DEFAULT_MERCHANT_ID = "MSANDBOX01"
 DEFAULT_CHANNEL_ID = "95221"

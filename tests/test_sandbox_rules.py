@@ -3,6 +3,7 @@ edges no other test reaches (the end of a block, a token's own expiry, Jakarta m
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -401,3 +402,84 @@ def test_admin_fields_are_typed_and_bounded(h: Harness) -> None:
     assert h.http.post(f"{admin}/clock/advance", json={"seconds": 60}).status_code == 200
     bound = h.bind()
     assert code(h.call("balance_inquiry", {}, token=bound.access)) == "2001100"  # later answers still work
+
+
+# ----------------------------------------------------------------------------- hints for what Postman users send
+
+
+def resigned_balance(h: Harness, access: str, body: dict[str, object], *, signed_body: str | None = None,
+                     timestamp: str | None = None) -> httpx.Request:
+    """A balance inquiry sent minified, signed over the exact bytes of ``signed_body`` (default: what is
+    sent) at ``timestamp``."""
+    template = h.builder.build("balance_inquiry", body, token=access)
+    stamp = timestamp or template.headers["X-TIMESTAMP"]
+    text = signing.compose_string_to_sign(signing.SignatureKind.SYMMETRIC, method="POST",
+                                          path=template.url.raw_path.decode(), token=access,
+                                          digest=hashlib.sha256(signed_body.encode()).hexdigest() if signed_body
+                                          else signing.body_hash(template.content), timestamp=stamp)
+    headers = {**template.headers, "x-timestamp": stamp,
+               "x-signature": signing.sign_hmac_sha512(h.partner.client_secret, text)}
+    return httpx.Request("POST", template.url, headers=headers, content=template.content)
+
+
+@pytest.mark.rule("SIG-EXPLAINED")
+@pytest.mark.parametrize(("options", "named"), [
+    ({"indent": 2}, "pretty-printed with 2 spaces"),
+    ({"indent": 4}, "pretty-printed with 4 spaces"),
+    ({"indent": "\t"}, "pretty-printed with tabs"),
+    ({}, "with a space after each ':' and ','"),
+    ({"separators": (",", ":"), "sort_keys": True}, "minified, keys re-ordered (sorted)"),
+    ({"indent": 2, "sort_keys": True}, "pretty-printed with 2 spaces, keys re-ordered (sorted)"),
+])
+def test_a_body_signed_in_another_form_than_sent_is_named(h: Harness, options: dict[str, object], named: str) -> None:
+    """A Postman user's usual mistake: the body signed pretty-printed (as the editor shows it) or
+    re-ordered, and sent minified; the sandbox says which form the signature matches."""
+    bound = h.bind()
+    body: dict[str, object] = {"partnerReferenceNo": "BAL-1", "balanceTypes": ["CASH"],
+                               "additionalInfo": {"note": "café"}}
+    signed = json.dumps(body, ensure_ascii=False, **options)  # type: ignore[arg-type]
+    refused = h.send(resigned_balance(h, bound.access, body, signed_body=signed))
+    explained = refused.json()["_sandbox"]
+    assert code(refused) == "4011100" and explained["mismatch"] == "body", explained
+    assert f"matches this body {named}." in explained["hint"]
+    assert code(h.send(resigned_balance(h, bound.access, body))) == "2001100"  # signed as sent: accepted
+
+
+@pytest.mark.rule("SIG-EXPLAINED")
+def test_a_signature_no_mistake_explains_points_postman_users_at_their_script_order(h: Harness) -> None:
+    bound = h.bind()
+    body = {"partnerReferenceNo": "BAL-1"}
+    refused = h.send(resigned_balance(h, bound.access, body, signed_body='{"partnerReferenceNo":"BAL-2"}'))
+    explained = refused.json()["_sandbox"]
+    assert explained["mismatch"] == "unknown" and "collection-level script runs before" in explained["hint"]
+
+
+@pytest.mark.rule("EXT-FORMAT")
+@pytest.mark.parametrize(("value", "said"), [
+    ("3f2b8c1e-9a4d-4e6f-b1c2-7d8e9f0a1b2c", "looks like a UUID (Postman's {{$guid}})"),
+    ("INV42", "is not numeric (it has 'I')"),
+    ("12 34", "is not numeric (it has ' ')"),
+    ("1" * 37, "has 37 characters; at most 36"),
+])
+def test_a_wrong_external_id_gets_a_hint(h: Harness, value: str, said: str) -> None:
+    bound = h.bind()
+    refused = h.send(h.builder.build("balance_inquiry", {"partnerReferenceNo": "BAL-1"}, token=bound.access,
+                                     headers={"X-EXTERNAL-ID": value}))
+    assert code(refused) == "4001101" and refused.json()["responseMessage"] == "Invalid Field Format X-EXTERNAL-ID"
+    hint = refused.json()["_sandbox"]["hint"]
+    assert said in hint and "Date.now()" in hint
+
+
+@pytest.mark.rule("GW-TIMESTAMP-FORMAT")
+@pytest.mark.parametrize(("offset", "named"), [("+00:00", "+00:00"), ("Z", "Z (UTC)"), ("+08:00", "+08:00")])
+def test_the_timestamp_hint_names_the_offset_sent(h: Harness, offset: str, named: str) -> None:
+    bound = h.bind()
+    moment = datetime.now(UTC) + timedelta(hours=8 if offset == "+08:00" else 0)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}{offset}"
+    refused = h.send(resigned_balance(h, bound.access, {"partnerReferenceNo": "BAL-1"}, timestamp=stamp))
+    hint = refused.json()["_sandbox"]["hint"]
+    assert code(refused) == "4001101"
+    assert f"sent with the offset {named}; send Jakarta time with +07:00, e.g. 20" in hint, hint
+    malformed = h.send(resigned_balance(h, bound.access, {"partnerReferenceNo": "BAL-2"},
+                                        timestamp="2026-11-28 13:42:13"))
+    assert code(malformed) == "4001101" and "yyyy-MM-ddTHH:mm:ss.SSS+07:00" in malformed.json()["_sandbox"]["hint"]

@@ -123,8 +123,8 @@ def signature_headers(st: State, call: Call) -> None:
     timestamp = required_header(call.request, "X-TIMESTAMP")
     try:
         parse_timestamp(timestamp)
-    except ValidationError:
-        raise SnapError(400, "01", field="X-TIMESTAMP") from None
+    except ValidationError as exc:
+        raise SnapError(400, "01", field="X-TIMESTAMP", extra={"_sandbox": {"hint": str(exc)}}) from None
     required_header(call.request, "X-SIGNATURE")
     required_header(call.request, _client_header(call))
     call.timestamp = timestamp
@@ -143,10 +143,13 @@ def client(st: State, call: Call) -> None:
 def timestamp(st: State, call: Call) -> None:
     """4. X-TIMESTAMP is in Jakarta time (+07:00) and within the window of OVO's clock."""
     if not call.timestamp.endswith(JAKARTA_OFFSET):
+        sent = "Z (UTC)" if call.timestamp.endswith("Z") else call.timestamp[-6:]
         call.tolerate(
-            f"X-TIMESTAMP {call.timestamp} is not in Jakarta time; OVO expects yyyy-MM-ddTHH:mm:ss.SSS+07:00.",
+            f"X-TIMESTAMP {call.timestamp} is not in Jakarta time (offset {sent}); OVO expects "
+            f"yyyy-MM-ddTHH:mm:ss.SSS{JAKARTA_OFFSET}.",
             SnapError(400, "01", field="X-TIMESTAMP", extra={"_sandbox": {
-                "hint": "Send Jakarta time with its offset, e.g. 2026-11-28T13:42:13.092+07:00 (not UTC 'Z')."}}))
+                "hint": f"X-TIMESTAMP was sent with the offset {sent}; send Jakarta time with {JAKARTA_OFFSET}, "
+                        f"e.g. {format_timestamp(st.clock.wall())} (JavaScript's toISOString() gives UTC 'Z')."}}))
     if abs(parse_timestamp(call.timestamp) - st.clock.wall()) > TIMESTAMP_WINDOW:
         raise SnapError(401, "00", reason="Invalid Timestamp",
                         extra={"_sandbox": {"serverTime": format_timestamp(st.clock.wall()),
@@ -176,8 +179,8 @@ def external_id(st: State, call: Call) -> None:
     if not call.api.is_snap or call.api.signature is SignatureKind.ASYMMETRIC_TOKEN:
         return
     value = required_header(call.request, "X-EXTERNAL-ID")
-    if len(value) > 36 or not value.isdigit():
-        raise SnapError(400, "01", field="X-EXTERNAL-ID")
+    if len(value) > 36 or not (value.isascii() and value.isdigit()):
+        raise SnapError(400, "01", field="X-EXTERNAL-ID", extra={"_sandbox": {"hint": external_id_hint(value)}})
     day = st.now().strftime("%Y-%m-%d")
     if st.store.one("SELECT 1 FROM external_ids WHERE client_id = ? AND day = ? AND external_id = ?",
                     call.client_id, day, value):
@@ -185,6 +188,18 @@ def external_id(st: State, call: Call) -> None:
             "hint": "This X-EXTERNAL-ID was already used today; send a new one on every call, retries included."}})
     st.store.run("INSERT INTO external_ids VALUES (?, ?, ?)", call.client_id, day, value)
     call.external = (call.client_id, day, value)
+
+
+def external_id_hint(value: str) -> str:
+    """What is wrong with an X-EXTERNAL-ID that is not at most 36 digits, and what to send instead."""
+    advice = ("send digits only, unique per day, e.g. epoch milliseconds followed by random digits "
+              "(JavaScript: Date.now() + six random digits)")
+    if len(value) > 36:
+        return f"X-EXTERNAL-ID has {len(value)} characters; at most 36: {advice}."
+    bad = next(ch for ch in value if not ("0" <= ch <= "9"))
+    uuid = " It looks like a UUID (Postman's {{$guid}}), which is not numeric." if value.count("-") == 4 else ""
+    return (f"X-EXTERNAL-ID {value!r} is not numeric (it has {bad!r}).{uuid} SNAP's X-EXTERNAL-ID is a numeric "
+            f"string: {advice}.")
 
 
 IN_STATE_STEPS: tuple[Step, ...] = (external_id,)

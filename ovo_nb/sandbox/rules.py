@@ -40,8 +40,9 @@ RULES: tuple[Rule, ...] = (
     Rule("GW-HEADERS", "X-TIMESTAMP, X-SIGNATURE and X-CLIENT-KEY (token APIs) or X-PARTNER-ID are required: "
          "400xx02", "SPEC: Headers; required signature headers present", "gateway.signature_headers"),
     Rule("GW-TIMESTAMP-FORMAT", "X-TIMESTAMP is yyyy-MM-ddTHH:mm:ss[.SSS]+07:00 (Jakarta); malformed is 400xx01, "
-         "another offset (UTC Z) is a tolerance", "SPEC: X-TIMESTAMP yyyy-MM-ddTHH:mm:ss.SSSTZD, Jakarta time; "
-         "accept it without milliseconds too", "snap.parse_timestamp; gateway.timestamp (JAKARTA_OFFSET)"),
+         "another offset (UTC Z, +00:00) is a tolerance; the hint names the offset sent",
+         "SPEC: X-TIMESTAMP yyyy-MM-ddTHH:mm:ss.SSSTZD, Jakarta time; accept it without milliseconds too",
+         "snap.parse_timestamp; gateway.timestamp (JAKARTA_OFFSET)"),
     Rule("GW-TIMESTAMP-WINDOW", "X-TIMESTAMP more than 5 minutes from OVO's clock is 401xx00",
          "SPEC: The server rejects a timestamp too far from its clock (assumed window: 5 minutes)",
          "snap.TIMESTAMP_WINDOW", assumed=True),
@@ -83,11 +84,14 @@ RULES: tuple[Rule, ...] = (
     Rule("SIG-MINIFIED", "The body hash is SHA-256 of minify(body); a hash of the raw or re-serialised body is a "
          "tolerance", "SPEC: bodyHash = lowercase(hex(SHA-256(minify(body)))); a strict mode keeps only the "
          "minified form", "signatures.BodyForms"),
-    Rule("SIG-EXPLAINED", "A signature failure answers 'Signature Failed' and names the client's mistake",
-         "FAQ sample: Unauthorized. Signature Failed: AGW-002-05.", "_types.SIGNATURE_FAILED; signatures._diagnose"),
+    Rule("SIG-EXPLAINED", "A signature failure answers 'Signature Failed' and names the client's mistake, a body "
+         "signed pretty-printed or with its keys re-ordered but sent otherwise included",
+         "FAQ sample: Unauthorized. Signature Failed: AGW-002-05.",
+         "_types.SIGNATURE_FAILED; signatures._diagnose, restyled_digests"),
     # ------------------------------------------------------------------ X-EXTERNAL-ID
-    Rule("EXT-FORMAT", "X-EXTERNAL-ID is digits, at most 36: 400xx01", "SPEC: X-EXTERNAL-ID string of at most 36",
-         "gateway.external_id"),
+    Rule("EXT-FORMAT", "X-EXTERNAL-ID is ASCII digits, at most 36: 400xx01, with a hint naming what is wrong (a "
+         "UUID such as Postman's {{$guid}}, a letter, the length)", "SPEC: X-EXTERNAL-ID string of at most 36; ASPI: "
+         "Numeric String", "gateway.external_id, external_id_hint"),
     Rule("EXT-DAY", "A repeated X-EXTERNAL-ID the same Jakarta day is 409xx00; the window resets at Jakarta "
          "midnight", "SPEC: unique per partner; the uniqueness window resets every 24 hours (tech doc)",
          "gateway.external_id"),

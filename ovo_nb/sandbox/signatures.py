@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +122,9 @@ def _diagnose(kind: SignatureKind, partner: Row, request: SandboxRequest, timest
         return signing.compose_string_to_sign(kind, client_id=client_id, method=method, path=path, token=tok,
                                               digest=dig, timestamp=timestamp)
 
+    def signs_over(dig: str) -> Callable[[], bool]:
+        return lambda: signed(sts(dig=dig))
+
     other_version = request.path.replace("/v2.0/", "/v1.0/") if "/v2.0/" in request.path else (
         request.path.replace("/v1.0/", "/v2.0/"))
     host = request.header("Host") or urlsplit(request.base_url).netloc
@@ -149,6 +153,13 @@ def _diagnose(kind: SignatureKind, partner: Row, request: SandboxRequest, timest
         ("algorithm", "This endpoint takes HMAC-SHA512 keyed with the client secret; you signed with your "
                       "private key.", lambda: kind is SignatureKind.SYMMETRIC and rsa_ok(sts())),
     ]
+    candidates += [
+        ("body", f"The body you sent is not the body you signed: the signature matches this body {form}. Hash "
+                 "exactly the bytes you send (SNAP hashes minify(body) of the body sent); in Postman, resolve every "
+                 "variable and set the body you hashed before sending (pm.request.body.update).",
+         signs_over(restyled))
+        for form, restyled in restyled_digests(request.body)
+    ]
     for part, hint, check in candidates:
         try:
             if check():
@@ -156,4 +167,38 @@ def _diagnose(kind: SignatureKind, partner: Row, request: SandboxRequest, timest
         except (ValidationError, ValueError):
             continue
     return {"mismatch": "unknown", "hint": "No common mistake reproduces this signature. Check the key or "
-            "client secret, that you hash the exact body bytes you send, the token, and the timestamp."}
+            "client secret, that you hash the exact body bytes you send, the token, and the timestamp. In Postman "
+            "a collection-level script runs before the request's own: a variable the request's script changes "
+            "afterwards, or a dynamic variable such as {{$guid}} in the body resolved again at sending, makes the "
+            "body sent differ from the body signed."}
+
+
+RESTYLE_MAX_BYTES = 64 * 1024
+"""Bodies up to this size are re-serialised to diagnose a failure (SNAP bodies are a few hundred bytes)."""
+_LAYOUTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("minified", {"separators": (",", ":")}),
+    ("pretty-printed with 2 spaces", {"indent": 2}),
+    ("pretty-printed with 4 spaces", {"indent": 4}),
+    ("pretty-printed with tabs", {"indent": "\t"}),
+    ("with a space after each ':' and ','", {}),
+)
+
+
+def restyled_digests(raw: bytes) -> list[tuple[str, str]]:
+    """Hashes of other forms of the body a client may have signed while sending this one, each named:
+    pretty-printed or spaced (what a signer sees in an editor), and with its keys re-ordered (sorted)."""
+    if len(raw) > RESTYLE_MAX_BYTES:
+        return []
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError):
+        return []
+    forms = []
+    for sort_keys in (False, True):
+        for layout, options in _LAYOUTS:
+            if layout == "minified" and not sort_keys:
+                continue  # the minified form: what was checked
+            text = json.dumps(parsed, ensure_ascii=False, sort_keys=sort_keys, **options)
+            forms.append((layout + (", keys re-ordered (sorted)" if sort_keys else ""),
+                          hashlib.sha256(text.encode()).hexdigest()))
+    return forms
