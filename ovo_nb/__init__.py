@@ -101,14 +101,17 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
         Unbinding,
     )
     from .reconciliation import (
+        Period,
+        Preset,
         Reconciliation,
         from_ledger,
         from_settlement,
+        ledger_rows,
         load_records,
         reconcile,
         settle_from_settlement,
     )
-    from .reports import write_reconciliation
+    from .reports import write_ledger_export, write_reconciliation
     from .secretbox import SecretBox
     from .signing import (
         asymmetric_request_string_to_sign,
@@ -190,9 +193,10 @@ _EXPORTS: dict[str, str] = {
         'SingleUseToken', 'TopupOptions', 'Unbinding',
     ), "models"),
     **dict.fromkeys((
-        'Reconciliation', 'from_ledger', 'from_settlement', 'load_records', 'reconcile', 'settle_from_settlement',
+        'Period', 'Preset', 'Reconciliation', 'from_ledger', 'from_settlement', 'ledger_rows', 'load_records',
+        'reconcile', 'settle_from_settlement',
     ), "reconciliation"),
-    **dict.fromkeys(('write_reconciliation',), "reports"),
+    **dict.fromkeys(('write_ledger_export', 'write_reconciliation',), "reports"),
     **dict.fromkeys(('artefact_dir',), "_files"),
     **dict.fromkeys(('SecretBox',), "secretbox"),
     **dict.fromkeys((
@@ -269,6 +273,8 @@ __all__ = [
     "PendingBinding",
     "PendingPayment",
     "PendingUnbinding",
+    "Period",
+    "Preset",
     "Profile",
     "RateLimitError",
     "Reconciliation",
@@ -320,6 +326,7 @@ __all__ = [
     "from_settlement",
     "generate_private_key",
     "latency_chart",
+    "ledger_rows",
     "load_private_key",
     "load_profile",
     "load_public_key",
@@ -368,6 +375,7 @@ __all__ = [
     "write_credential_request",
     "write_devsite_report",
     "write_evidence_workbook",
+    "write_ledger_export",
     "write_reconciliation",
     "write_scenario_results",
 ]

@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import ValidationError
-from .reconciliation import CATEGORIES, Reconciliation
+from .reconciliation import Reconciliation
 
-__all__ = ["FORMATS", "write_reconciliation"]
+__all__ = ["FORMATS", "write_ledger_export", "write_reconciliation"]
 
 FORMATS = ("csv", "xlsx", "html")
 IDR_FORMAT = "#,##0.00"
@@ -31,13 +31,15 @@ IN_MEMORY_ROWS = 200_000
 """Larger categories are written by the engine straight to files, never through pandas."""
 COLUMN_TITLES = {
     "record_type": "Type", "partner_reference_no": "partnerReferenceNo", "reference_no": "OVO referenceNo",
-    "partner_refund_no": "partnerRefundNo", "refund_no": "OVO refundNo", "day": "Day (Jakarta)",
+    "partner_refund_no": "partnerRefundNo", "refund_no": "OVO refundNo", "partner_day": "Partner day (Jakarta)",
+    "ovo_day": "OVO day (Jakarta)",
     "partner_idr": "Partner IDR", "partner_status": "Partner status", "ovo_idr": "OVO IDR",
     "ovo_status": "OVO status", "difference_idr": "Difference IDR (partner − OVO)", "category": "Category",
     "action": "What to do",
 }
 AMOUNT_TITLES = ("Partner IDR", "OVO IDR", "Difference IDR (partner − OVO)")
-_TITLES = {"matched": "Matched", "missing_at_ovo": "Missing at OVO", "missing_at_partner": "Missing at partner",
+_TITLES = {"matched": "Matched", "cut_off": "Across the cut-off", "missing_at_ovo": "Missing at OVO",
+           "missing_at_partner": "Missing at partner",
            "amount_mismatch": "Amount mismatch", "status_mismatch": "Status mismatch",
            "refund_mismatch": "Refund mismatch", "duplicate": "Duplicate"}
 
@@ -53,7 +55,7 @@ def write_reconciliation(result: Reconciliation, folder: str | Path,
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     if "csv" in chosen:
-        for name in CATEGORIES:
+        for name in result.categories:
             path = folder / f"{name}.csv"
             if result.size(name) > IN_MEMORY_ROWS:
                 result.export(name, path, "csv")
@@ -68,8 +70,8 @@ def write_reconciliation(result: Reconciliation, folder: str | Path,
 
 
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
-    """A category's rows as finance reads them: people's column names, no internal keys."""
-    return frame.drop(columns=["key", "payment_key"], errors="ignore").rename(columns=COLUMN_TITLES)
+    """A category's rows as finance reads them: people's column names, both sides' days, no internal keys."""
+    return frame.drop(columns=["key", "payment_key", "day"], errors="ignore").rename(columns=COLUMN_TITLES)
 
 
 def with_totals(frame: pd.DataFrame) -> pd.DataFrame:
@@ -85,12 +87,19 @@ def _summary_rows(result: Reconciliation) -> list[tuple[str, object]]:
     rows: list[tuple[str, object]] = [("Generated", result.generated_at)]
     rows += [(f"Parameter: {k}", str(v)) for k, v in result.parameters.items()]
     rows += [("", ""), ("Input totals (IDR)", "")]
-    labels = {"partner_payment_idr": "Partner payments", "partner_refund_idr": "Partner refunds",
-              "ovo_payment_idr": "OVO payments", "ovo_refund_idr": "OVO refunds"}
-    rows += [(labels[name], value) for name, value in result.input_totals().items()]
+    rows += [(_input_label(name, result), value) for name, value in result.input_totals().items()]
     rows += [("", ""), ("Rows per category", "")]
     rows += [(_TITLES[name], int(count)) for name, count in result.counts().items()]
     return rows
+
+
+def _input_label(name: str, result: Reconciliation) -> str:
+    """``ovo_refund_idr_across_cut_off`` -> "OVO refunds dated outside the period, matched across the cut-off"."""
+    side, kind = name.split("_")[:2]
+    label = f"{'OVO' if side == 'ovo' else 'Partner'} {kind}s"
+    if name.endswith("_across_cut_off"):
+        return label + " dated outside the period, matched across the cut-off"
+    return label + (f" in {result.period}" if result.period else "")
 
 
 def _xlsx(result: Reconciliation, path: Path) -> Path:
@@ -120,7 +129,7 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
     for letter in "BCD":
         summary.column_dimensions[letter].width = 18
     header_fill = PatternFill("solid", fgColor="E8E3F3")
-    for name in CATEGORIES:
+    for name in result.categories:
         sheet = book.create_sheet(_TITLES[name][:31])
         size = result.size(name)
         if size > EXCEL_ROWS:  # Excel cannot hold it: the rows go beside the workbook
@@ -153,10 +162,12 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
 
 
 def _styled(frame: pd.DataFrame) -> str:
-    """A table that scrolls inside its box, amounts right-aligned with thousands separators."""
+    """A table that scrolls inside its box, amounts right-aligned with thousands separators, every
+    value HTML-escaped (references and names come from the partner's and OVO's files)."""
     idr = [c for c in frame.columns if c in AMOUNT_TITLES or str(c).endswith("_idr")]
-    styler = (frame.style.format({c: lambda v: f"{v:,.2f}" if isinstance(v, (Decimal, int, float)) else v
-                                  for c in idr}, na_rep="")
+    styler = (frame.style.format(escape="html", na_rep="")
+              .format({c: lambda v: f"{v:,.2f}" if isinstance(v, (Decimal, int, float)) else escape(str(v))
+                       for c in idr}, na_rep="")
               .set_properties(subset=idr, **{"text-align": "right"}).hide(axis="index"))
     table = styler.set_table_attributes('class="data"').to_html()
     return f'<div class="scroll">{table}</div>'
@@ -165,7 +176,7 @@ def _styled(frame: pd.DataFrame) -> str:
 def _html(result: Reconciliation, path: Path) -> Path:
     counts = result.counts()
     sections = []
-    for name in CATEGORIES:
+    for name in result.categories:
         frame = result.for_display(name)
         if name == "matched" or frame.empty:
             continue
@@ -192,3 +203,25 @@ table.data th{{background:#f2f0f7}}td{{white-space:nowrap}}td:last-child{{white-
 <h2>Daily totals</h2>{result.chart().svg()}{''.join(sections)}</body></html>"""
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def write_ledger_export(rows: pd.DataFrame, path: str | Path) -> Path:
+    """The partner's side (:func:`ovo_nb.reconciliation.ledger_rows`) as a ``.csv`` (with a BOM, for
+    Excel), ``.xlsx`` or ``.parquet`` file: the ``ledger`` preset reads it back. An existing file is
+    never overwritten."""
+    target = Path(path).expanduser()
+    kind = target.suffix.lower()
+    if kind not in (".csv", ".xlsx", ".parquet"):
+        raise ValidationError(f"{target}: give a .csv, .xlsx or .parquet file name.")
+    if target.exists():
+        raise ValidationError(f"{target} already exists: choose another file name (nothing was written).")
+    if not target.parent.is_dir():
+        raise ValidationError(f"{target.parent} is not a folder: create it first (nothing was written).")
+    frame = rows.astype(str)
+    if kind == ".csv":
+        frame.to_csv(target, index=False, encoding="utf-8-sig")
+    elif kind == ".xlsx":
+        frame.to_excel(target, index=False)
+    else:
+        frame.to_parquet(target, index=False)
+    return target

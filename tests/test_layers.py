@@ -98,7 +98,7 @@ LAYERS: dict[str, int] = {
     "environments": 3, "flows": 3, "views": 3,
     "_recon_sql": 4, "doctor": 4, "reconciliation": 4, "reports": 4, "evidence": 4, "walkthrough": 4, "widgets": 4, "traffic": 4,
     "workbench": 4, "conformance": 4,
-    "runner": 5, "cli": 5,
+    "runner": 5, "cli": 5, "schedules": 5,
 }
 """ARCHITECTURE.md's layers: L0 the wire vocabulary ... L5 the commands; the sandbox is L2b."""
 SANDBOX_IMPORTERS = {"environments", "cli"}
