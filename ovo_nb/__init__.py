@@ -14,6 +14,8 @@ The public API is re-exported here; the modules behind it may move.
   production) and the sandbox's admin controls.
 - :mod:`ovo_nb.views`: step cards, sequence diagrams, charts and readable tables.
 - :mod:`ovo_nb.walkthrough` and :mod:`ovo_nb.widgets`: what the notebooks are made of.
+- :mod:`ovo_nb.reconciliation` and :mod:`ovo_nb.reports`: reconciliation and its reports;
+  :mod:`ovo_nb.finance`: the page finance opens (``ovo-nb finance``).
 
 Every name loads on first use: ``import ovo_nb`` (or ``ovo_nb.snap``) loads neither pandas, nor
 ipywidgets, nor the sandbox.
@@ -64,6 +66,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
         write_evidence_workbook,
         write_scenario_results,
     )
+    from .finance import finance_app
     from .flows import Ovo, PaymentOutcome, PendingBinding, PendingPayment, PendingUnbinding
     from .keys import (
         CredentialPair,
@@ -180,6 +183,7 @@ _EXPORTS: dict[str, str] = {
         'Scenario', 'ScenarioResult', 'as_http', 'evidence_session', 'fill_template', 'run_scenarios', 'scenarios',
         'write_devsite_report', 'write_evidence_workbook', 'write_scenario_results',
     ), "evidence"),
+    **dict.fromkeys(('finance_app',), "finance"),
     **dict.fromkeys(('Ovo', 'PaymentOutcome', 'PendingBinding', 'PendingPayment', 'PendingUnbinding',), "flows"),
     **dict.fromkeys((
         'CredentialPair', 'CredentialRequest', 'Credentials', 'PartnerKeys', 'build_credential_request',
@@ -318,6 +322,7 @@ __all__ = [
     "evidence_session",
     "explain_call",
     "fill_template",
+    "finance_app",
     "fingerprint",
     "flow_panel",
     "format_amount",

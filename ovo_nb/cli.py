@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import OvoNbError, ValidationError
 
@@ -300,6 +300,75 @@ def _ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+PAGE_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob: data:; "
+               "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+               "connect-src 'self' ws: wss:; frame-ancestors 'self'; form-action 'self'; base-uri 'self'")
+"""Finance's page loads nothing from elsewhere (Voila's template links a font stylesheet on a CDN: refused)."""
+
+
+def _set_xsrf_cookie(request: Any, notebook: Any, cwd: str) -> None:
+    """Before the page's kernel starts: give the page its ``_xsrf`` cookie, which the page's own
+    "shut my kernel down" call on closing needs (Voila does not set it; without it that call is
+    refused and the session would linger until culled)."""
+    request.xsrf_token  # noqa: B018  (reading it sets the cookie)
+
+
+def _finance(args: argparse.Namespace) -> int:
+    import secrets
+    import shutil
+    import socket
+    import tempfile
+    import webbrowser
+
+    from voila.app import Voila
+
+    from .finance import DATA_ENV, MAX_UPLOAD_ENV, SESSIONS_ENV
+
+    notebook = Path(__file__).parent / "apps" / "finance.ipynb"
+    data = Path(args.data).expanduser().resolve() if args.data else None
+    if data is not None and not data.is_dir():
+        raise ValidationError(f"--data {args.data}: not a folder; give the folder holding the exports to pick from.")
+    if args.max_upload < 1:
+        raise ValidationError(f"--max-upload {args.max_upload}: give 1 (MB) or more.")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: a closed port is free
+            probe.bind((args.host, args.port))
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValidationError(f"cannot listen on {args.host}:{args.port} ({reason}); choose another --port "
+                              "or --host.") from None
+    token = args.token or secrets.token_urlsafe(24)
+    sessions = Path(tempfile.mkdtemp(prefix="ovo-nb-finance-"))  # every session's files; all gone at the end
+    os.environ.update({MAX_UPLOAD_ENV: str(args.max_upload * 1024 * 1024), SESSIONS_ENV: str(sessions)})
+    if data is not None:
+        os.environ[DATA_ENV] = str(data)  # the page's kernels inherit this process's environment
+    server = Voila()
+    server.initialize([str(notebook), f"--Voila.ip={args.host}", f"--port={args.port}", "--no-browser",
+                       f"--token={token}", "--Voila.port_retries=0", f"--Voila.root_dir={notebook.parent}",
+                       "--Voila.log_level=WARN", "--MappingKernelManager.cull_idle_timeout=3600",
+                       "--MappingKernelManager.cull_interval=300",
+                       # kernels talk over Unix sockets in the private folder, not TCP on the machine
+                       "--KernelManager.transport=ipc", f"--KernelManager.ip={sessions / 'kernel'}"])
+    server.voila_configuration.prelaunch_hook = _set_xsrf_cookie
+    server.voila_configuration.file_allowlist = []  # Voila serves allow-listed files without the token: none
+    server.tornado_settings = {"headers": {"Content-Security-Policy": PAGE_POLICY}}
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{shown}:{args.port}/?token={token}"
+    print(f"Finance's reconciliation page: {url}", flush=True)
+    print(f"  uploads up to {args.max_upload} MB, kept only while a page is open"
+          + (f"; files to pick from {data}" if data else "") + "\nCtrl+C stops it.", flush=True)
+    if args.open:
+        webbrowser.open(url)
+    try:
+        server.start()  # until Ctrl+C or SIGTERM; then every page's kernel is shut down
+    except KeyboardInterrupt:
+        pass
+    finally:
+        shutil.rmtree(sessions, ignore_errors=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ovo-nb", description="OVO BI SNAP integration toolkit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -410,6 +479,18 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a .csv, .xlsx or .parquet file (default: CSV on standard output)")
     exporting.add_argument("--profile", default=None, help="whose ledger (default: $OVO_NB_PROFILE or sandbox)")
     exporting.set_defaults(handler=_ledger)
+    financing = commands.add_parser("finance", help="serve finance's reconciliation page (upload two files, pick the "
+                                                    "period, see and download the result)")
+    financing.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    financing.add_argument("--port", type=int, default=8866, help="port (default: 8866)")
+    financing.add_argument("--token", default=None,
+                           help="the access token in the page's link (default: a new random one each start)")
+    financing.add_argument("--data", default=None, metavar="DIR",
+                           help="a folder of exports finance can pick from instead of uploading")
+    financing.add_argument("--max-upload", type=int, default=100, metavar="MB",
+                           help="the largest file a page accepts (default: 100 MB; bigger ones go in --data)")
+    financing.add_argument("--open", action="store_true", help="open the page in the default browser")
+    financing.set_defaults(handler=_finance)
     return parser
 
 

@@ -70,17 +70,22 @@ from .models import status_name
 from .snap import JAKARTA, SETTLEMENT_COLUMNS, TRANSACTION_STATUSES
 from .views import Chart
 
-CATEGORY_COLOURS = (("matched", "#4c2a86"), ("cut_off", "#7d6bb0"), ("missing_at_ovo", "#d0473a"),
-                    ("missing_at_partner", "#e07b39"), ("amount_mismatch", "#c98a00"), ("status_mismatch", "#3a78c2"),
-                    ("refund_mismatch", "#2f8f5b"), ("duplicate", "#8a8299"))
+CATEGORY_TITLES = {"matched": "Matched", "cut_off": "Across the cut-off", "missing_at_ovo": "Missing at OVO",
+                   "missing_at_partner": "Missing at partner", "amount_mismatch": "Amount mismatch",
+                   "status_mismatch": "Status mismatch", "refund_mismatch": "Refund mismatch", "duplicate": "Duplicate"}
+"""Each category as people name it: in reports, charts and finance's page."""
+CATEGORY_COLOURS = tuple((CATEGORY_TITLES[name], colour) for name, colour in (
+    ("matched", "#4c2a86"), ("cut_off", "#7d6bb0"), ("missing_at_ovo", "#d0473a"), ("missing_at_partner", "#e07b39"),
+    ("amount_mismatch", "#c98a00"), ("status_mismatch", "#3a78c2"), ("refund_mismatch", "#2f8f5b"),
+    ("duplicate", "#8a8299")))
 """One colour per category, the same in the notebook, the HTML report and finance's page."""
 
 if TYPE_CHECKING:
     from .ledger import PartnerLedger
 
-__all__ = ["ALL_CATEGORIES", "AMOUNT_FORMATS", "CATEGORIES", "COLUMNS", "CUT_OFF", "PRESETS", "DuckDBEngine", "Period",
-           "Preset", "Reconciliation", "SparkEngine", "from_ledger", "from_settlement", "ledger_rows", "load_records",
-           "reconcile", "settle_from_settlement"]
+__all__ = ["ALL_CATEGORIES", "AMOUNT_FORMATS", "CATEGORIES", "CATEGORY_TITLES", "COLUMNS", "CUT_OFF", "PRESETS",
+           "DuckDBEngine", "Period", "Preset", "Reconciliation", "SparkEngine", "from_ledger", "from_settlement",
+           "ledger_rows", "load_records", "reconcile", "settle_from_settlement"]
 
 _NAMED = {
     "SUCCESS": "SUCCESS", "PAID": "SUCCESS", "REFUNDED": "SUCCESS", "PARTIALLY_REFUNDED": "SUCCESS",
@@ -467,9 +472,9 @@ class Reconciliation:
             raise ValidationError(f"Unknown category {name!r}; one of {', '.join(self.categories)}.")
         return ALL_CATEGORIES.index(name)
 
-    def _rows(self, where: str = "") -> pd.DataFrame:
+    def _rows(self, where: str = "", limit: int | None = None) -> pd.DataFrame:
         frame = self.engine.fetch(f"SELECT {', '.join(OUT)} FROM {self.view} {where} "
-                                  "ORDER BY category_rank, position")
+                                  "ORDER BY category_rank, position" + (f" LIMIT {int(limit)}" if limit else ""))
         for column in ("partner_sen", "ovo_sen"):
             frame[column] = frame[column].astype("int64")
         return frame
@@ -479,8 +484,9 @@ class Reconciliation:
         """Every output row as pandas, grouped by category, input order inside (for small results)."""
         return self._rows()
 
-    def category(self, name: str) -> pd.DataFrame:
-        return self._rows(f"WHERE category_rank = {self._code(name)}")
+    def category(self, name: str, limit: int | None = None) -> pd.DataFrame:
+        """One category's rows (the first ``limit`` of them), in input order."""
+        return self._rows(f"WHERE category_rank = {self._code(name)}", limit)
 
     def size(self, name: str | None = None) -> int:
         """How many rows the result (or one category) has, without fetching them."""
@@ -537,7 +543,7 @@ class Reconciliation:
 
     def chart(self) -> Chart:
         """The daily IDR per category as a bar chart (inline SVG in a notebook or report)."""
-        frame = self.daily_by_category()
+        frame = self.daily_by_category().rename(columns=CATEGORY_TITLES)
         frame.index = [str(day)[5:] for day in frame.index]
         return Chart(frame, title="IDR per day and category (Jakarta days)", colours=CATEGORY_COLOURS)
 
@@ -557,9 +563,9 @@ class Reconciliation:
         self.engine.export(sql, str(path), kind)
         return Path(path)
 
-    def for_display(self, name: str | None = None) -> pd.DataFrame:
-        """Rows with IDR amounts as exact Decimals, ready for a table or a report."""
-        rows = self.rows if name is None else self.category(name)
+    def for_display(self, name: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Rows (of one category; its first ``limit``) with IDR amounts as exact Decimals, ready for a table."""
+        rows = self.rows if name is None else self.category(name, limit)
         shown = rows.drop(columns=["partner_sen", "ovo_sen"]).copy()
         shown.insert(shown.columns.get_loc("partner_status"), "partner_idr", rows["partner_sen"].map(_to_decimal))
         shown.insert(shown.columns.get_loc("ovo_status"), "ovo_idr", rows["ovo_sen"].map(_to_decimal))

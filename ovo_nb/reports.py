@@ -19,9 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import ValidationError
-from .reconciliation import Reconciliation
+from .reconciliation import CATEGORY_TITLES, Reconciliation
 
-__all__ = ["FORMATS", "write_ledger_export", "write_reconciliation"]
+__all__ = ["FORMATS", "TABLE_STYLE", "counts_html", "open_rows", "rows_html", "write_ledger_export",
+           "write_reconciliation", "zip_files"]
 
 FORMATS = ("csv", "xlsx", "html")
 IDR_FORMAT = "#,##0.00"
@@ -38,10 +39,6 @@ COLUMN_TITLES = {
     "action": "What to do",
 }
 AMOUNT_TITLES = ("Partner IDR", "OVO IDR", "Difference IDR (partner − OVO)")
-_TITLES = {"matched": "Matched", "cut_off": "Across the cut-off", "missing_at_ovo": "Missing at OVO",
-           "missing_at_partner": "Missing at partner",
-           "amount_mismatch": "Amount mismatch", "status_mismatch": "Status mismatch",
-           "refund_mismatch": "Refund mismatch", "duplicate": "Duplicate"}
 
 
 def write_reconciliation(result: Reconciliation, folder: str | Path,
@@ -83,13 +80,19 @@ def with_totals(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
 
 
+def open_rows(result: Reconciliation) -> int:
+    """How many rows need a person: all but matched and cut-off."""
+    counts = result.counts()
+    return int(counts.drop(["matched", "cut_off"], errors="ignore").sum())
+
+
 def _summary_rows(result: Reconciliation) -> list[tuple[str, object]]:
     rows: list[tuple[str, object]] = [("Generated", result.generated_at)]
     rows += [(f"Parameter: {k}", str(v)) for k, v in result.parameters.items()]
     rows += [("", ""), ("Input totals (IDR)", "")]
     rows += [(_input_label(name, result), value) for name, value in result.input_totals().items()]
     rows += [("", ""), ("Rows per category", "")]
-    rows += [(_TITLES[name], int(count)) for name, count in result.counts().items()]
+    rows += [(CATEGORY_TITLES[name], int(count)) for name, count in result.counts().items()]
     return rows
 
 
@@ -120,7 +123,7 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
     summary.append(["Totals per category (IDR)", "record type", "partner", "OVO"])
     header_row = summary.max_row
     for (category, kind), values in result.totals().iterrows():
-        summary.append([_TITLES[str(category)], kind, values["partner_idr"], values["ovo_idr"]])
+        summary.append([CATEGORY_TITLES[str(category)], kind, values["partner_idr"], values["ovo_idr"]])
         for column in (3, 4):
             summary.cell(summary.max_row, column).number_format = IDR_FORMAT
     for cell in summary[header_row]:
@@ -130,13 +133,13 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
         summary.column_dimensions[letter].width = 18
     header_fill = PatternFill("solid", fgColor="E8E3F3")
     for name in result.categories:
-        sheet = book.create_sheet(_TITLES[name][:31])
+        sheet = book.create_sheet(CATEGORY_TITLES[name][:31])
         size = result.size(name)
         if size > EXCEL_ROWS:  # Excel cannot hold it: the rows go beside the workbook
             files = [result.export(name, path.with_name(f"{name}.{kind}"), kind).name for kind in ("parquet", "csv")]
             note = f"{size:,} rows: more than a sheet holds; they are in {' and '.join(files)} beside this workbook."
             sheet.append([note])
-            summary.append([f"{_TITLES[name]} rows", note])
+            summary.append([f"{CATEGORY_TITLES[name]} rows", note])
             continue
         frame = with_totals(readable(result.for_display(name)))
         sheet.append(list(frame.columns))
@@ -161,44 +164,74 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
     return path
 
 
-def _styled(frame: pd.DataFrame) -> str:
+def _styled(frame: pd.DataFrame, classes: str = "data") -> str:
     """A table that scrolls inside its box, amounts right-aligned with thousands separators, every
     value HTML-escaped (references and names come from the partner's and OVO's files)."""
     idr = [c for c in frame.columns if c in AMOUNT_TITLES or str(c).endswith("_idr")]
-    styler = (frame.style.format(escape="html", na_rep="")
-              .format({c: lambda v: f"{v:,.2f}" if isinstance(v, (Decimal, int, float)) else escape(str(v))
-                       for c in idr}, na_rep="")
-              .set_properties(subset=idr, **{"text-align": "right"}).hide(axis="index"))
-    table = styler.set_table_attributes('class="data"').to_html()
+    styler = frame.style.format(escape="html", na_rep="").hide(axis="index")
+    if idr:  # only these columns: a second format() over every column would drop the escaping of the others
+        styler = (styler.format(lambda v: f"{v:,.2f}" if isinstance(v, (Decimal, int, float)) else escape(str(v)),
+                                subset=idr, na_rep="")
+                  .set_properties(subset=idr, **{"text-align": "right"}))
+    table = styler.set_table_attributes(f'class="{classes}"').to_html()
     return f'<div class="scroll">{table}</div>'
+
+
+TABLE_STYLE = """.scroll{overflow-x:auto;max-width:100%}
+table.data{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:13px}
+table.data td,table.data th{border:1px solid #d8d2e6;padding:3px 8px;text-align:left}
+table.data th{background:#f2f0f7}table.data td{white-space:nowrap}
+table.data:not(.counts) td:last-child{white-space:normal;min-width:22rem}"""
+"""The look of every table below, in the HTML report and on finance's page."""
+
+
+def counts_html(result: Reconciliation) -> str:
+    """Rows and IDR per category, both sides, as an escaped table."""
+    counts = result.counts()
+    totals = result.totals().groupby(level="category", sort=False).sum()
+    frame = pd.DataFrame({"Category": [CATEGORY_TITLES[name] for name in counts.index], "Rows": counts.to_numpy(),
+                          "Partner IDR": totals["partner_idr"].to_numpy(), "OVO IDR": totals["ovo_idr"].to_numpy()})
+    return _styled(frame, "data counts")
+
+
+def rows_html(result: Reconciliation, name: str, limit: int = 500) -> str:
+    """One category's first ``limit`` rows as people read them, with their totals, escaped."""
+    size = result.size(name)
+    if size == 0:
+        return "<p>No rows.</p>"
+    frame = result.for_display(name, limit=limit)
+    shown = _styled(with_totals(readable(frame)))
+    return shown + (f"<p>The first {limit:,} of {size:,} rows: the CSV has them all.</p>" if size > limit else "")
+
+
+def zip_files(paths: Iterable[Path], target: str | Path) -> Path:
+    """The files in one ``.zip`` (their names only, no folders)."""
+    import zipfile
+
+    target = Path(target)
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        for path in paths:
+            bundle.write(path, arcname=Path(path).name)
+    return target
 
 
 def _html(result: Reconciliation, path: Path) -> Path:
     counts = result.counts()
-    sections = []
-    for name in result.categories:
-        frame = result.for_display(name)
-        if name == "matched" or frame.empty:
-            continue
-        shown = with_totals(readable(frame.head(500)))
-        sections.append(f'<h2 id="{name}">{_TITLES[name]} ({len(frame)})</h2>{_styled(shown)}'
-                        + (f"<p>First 500 of {len(frame)} rows: see {name}.csv.</p>" if len(frame) > 500 else ""))
+    sections = [f'<h2 id="{name}">{CATEGORY_TITLES[name]} ({int(counts[name]):,})</h2>{rows_html(result, name)}'
+                for name in result.categories if name != "matched" and counts[name] > 0]
     totals = result.totals().reset_index()
-    totals["category"] = totals["category"].map(_TITLES)
+    totals["category"] = totals["category"].map(CATEGORY_TITLES)
     summary = pd.DataFrame([(label, value) for label, value in _summary_rows(result) if label],
                            columns=["item", "value"])
     summary["value"] = summary["value"].map(lambda v: f"{v:,.2f}" if isinstance(v, Decimal) else v)
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>OVO reconciliation</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;color:#1f1b2e;max-width:1248px}}
-.scroll{{overflow-x:auto;max-width:100%}}
-table.data{{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:13px}}
-table.data td,table.data th{{border:1px solid #d8d2e6;padding:3px 8px;text-align:left}}
-table.data th{{background:#f2f0f7}}td{{white-space:nowrap}}td:last-child{{white-space:normal;min-width:22rem}}
+{TABLE_STYLE}
 .ok{{color:#176b2c}}.open{{color:#9b1c1c}}</style>
-</head><body><h1>OVO reconciliation</h1>
+</head><body><h1>OVO reconciliation{f" {escape(str(result.period))}" if result.period else ""}</h1>
 <p>Generated {escape(result.generated_at)}. <span class="ok">{int(counts['matched'])} matched</span>,
-<span class="open">{int(counts.sum() - counts['matched'])} to act on</span>.</p>
+<span class="open">{open_rows(result)} to act on</span>.</p>
 <h2>Summary</h2>{_styled(summary)}<h2>Totals per category (IDR)</h2>{_styled(totals)}
 <h2>Daily totals</h2>{result.chart().svg()}{''.join(sections)}</body></html>"""
     path.write_text(page, encoding="utf-8")

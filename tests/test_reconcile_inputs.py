@@ -149,3 +149,13 @@ def test_the_sample_month_has_every_category() -> None:
     assert result.counts().to_dict() == {"matched": 5, "cut_off": 2, "missing_at_ovo": 1, "missing_at_partner": 1,
                                          "amount_mismatch": 1, "status_mismatch": 1, "refund_mismatch": 1,
                                          "duplicate": 1}
+
+
+def test_reports_show_what_the_files_say_as_text(tmp_path: Path) -> None:
+    from ovo_nb.reports import write_reconciliation
+
+    hostile = '<img src=x onerror="alert(1)">'
+    partner = pd.DataFrame([{"partner_reference_no": hostile, "amount": "1.00", "status": "PAID"}])
+    ovo = pd.DataFrame([{"partner_reference_no": "A", "amount": "1.00", "status": "SUCCESS"}])
+    page = write_reconciliation(reconcile(partner, ovo), tmp_path, ["html"])["reconciliation.html"].read_text()
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page and "<img" not in page
