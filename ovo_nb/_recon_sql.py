@@ -95,6 +95,10 @@ AMOUNT_KINDS = (
 )
 """How one amount is written, tried in this order; ``X`` when none fits. Patterns avoid backslashes,
 which Spark SQL string literals would swallow."""
+KIND_LETTERS = "".join(kind for kind, _ in AMOUNT_KINDS) + "X"
+"""A stored amount kind is its position here (one byte a row, not a string)."""
+STATUSES = ("SUCCESS", "PENDING", "FAILED")
+"""Every status folds to one of these; a stored status is its position here."""
 DOT_KINDS, COMMA_KINDS = ("P", "E"), ("C", "I")
 """Kinds only a decimal point (``en``, ``plain``) or only a decimal comma (``id``) can read."""
 VALID_KINDS = {"plain": ("N", "P"), "en": ("N", "P", "E", "G"), "id": ("N", "C", "I", "D")}
@@ -211,8 +215,10 @@ def normalize_sql(raw: str, status_fold: Mapping[str, str], dialect: Dialect,
 
     Values already clean (``PAYMENT``, ``SUCCESS``, ``IDR``, ``15000.00``) take a short path; only
     the others are trimmed, upper-cased, stripped of ``Rp`` and matched against every amount kind.
+    The record type, status and amount kind are stored as one byte each; :func:`decoded_sql`
+    reads them back as text.
     """
-    fold = " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in status_fold.items())
+    fold = " ".join(f"WHEN {_q(k)} THEN {STATUSES.index(v)}" for k, v in status_fold.items())
     plain = "[0-9]{1,16}([.][0-9]{1,2})?"
     inside = f"day BETWEEN DATE '{window[0]}' AND DATE '{window[1]}'" if window else ""
     extra = (f", raw_record_type, raw_currency, raw_amount, raw_status, raw_time, "
@@ -252,9 +258,11 @@ WITH r AS (
                  ELSE {_sen('amount', 'kind0')} END AS sen
   FROM k
 )
-SELECT file, record_type, partner_reference_no, reference_no, partner_refund_no, refund_no, status, sen,
-       CASE WHEN sen IS NULL THEN 'X' ELSE kind0 END AS kind, day, {dialect.hash('record_type', kref())} AS h,
-       CASE
+SELECT file, record_type = 'REFUND' AS refund, partner_reference_no, reference_no, partner_refund_no, refund_no,
+       CAST(status AS TINYINT) AS status, sen,
+       CAST(CASE WHEN sen IS NULL THEN {len(KIND_LETTERS) - 1} ELSE instr({_q(KIND_LETTERS)}, kind0) - 1 END AS TINYINT)
+         AS kind, day, {dialect.hash('record_type', kref())} AS h,
+       CAST(CASE
          WHEN record_type NOT IN ('PAYMENT', 'REFUND') THEN 1
          WHEN currency NOT IN ('IDR', '') THEN 2
          WHEN status IS NULL THEN 4
@@ -262,7 +270,7 @@ SELECT file, record_type, partner_reference_no, reference_no, partner_refund_no,
          WHEN reference_no = '' AND (CASE WHEN record_type = 'PAYMENT' THEN partner_reference_no
                                           ELSE partner_refund_no END) = '' THEN 6
          {"WHEN day IS NULL THEN 7" if window else ""}
-       END AS problem{extra}
+       END AS TINYINT) AS problem{extra}
 FROM m{where}"""
 
 
@@ -270,21 +278,36 @@ def frame_sql(frame: str, dialect: Dialect, window: tuple[date, date] | None = N
     """A side from a frame :func:`ovo_nb.reconciliation.load_records` made (already valid), in its order;
     ``window`` and ``details`` as for :func:`normalize_sql`."""
     inside = f"day IS NULL OR day BETWEEN DATE '{window[0]}' AND DATE '{window[1]}'" if window else "TRUE"
-    selected = f"*, ({inside}) AS in_window" if details else "*"
+    blanks = ", ".join(f"CAST(NULL AS STRING) AS raw_{c}"
+                       for c in ("record_type", "currency", "amount", "status", "time"))
+    selected = f"*, {blanks}, ({inside}) AS in_window" if details else "*"
     return f"""
 SELECT {selected} FROM (
-  SELECT 0 AS file, record_type, partner_reference_no, reference_no, partner_refund_no, refund_no, status,
-         CAST(sen AS BIGINT) AS sen, 'N' AS kind, TRY_CAST(NULLIF(day, '') AS DATE) AS day,
-         {dialect.hash('record_type', kref())} AS h,
-         CAST({"CASE WHEN day = '' THEN 7 END" if window else 'NULL'} AS INT) AS problem
+  SELECT 0 AS file, record_type = 'REFUND' AS refund, partner_reference_no, reference_no, partner_refund_no,
+         refund_no, CAST(CASE status {" ".join(f"WHEN {_q(v)} THEN {i}" for i, v in enumerate(STATUSES))} END
+         AS TINYINT) AS status, CAST(sen AS BIGINT) AS sen, CAST(0 AS TINYINT) AS kind,
+         TRY_CAST(NULLIF(day, '') AS DATE) AS day, {dialect.hash('record_type', kref())} AS h,
+         CAST({"CASE WHEN day = '' THEN 7 END" if window else 'NULL'} AS TINYINT) AS problem
   FROM {frame}
 ) f{f" WHERE {inside}" if window and not details else ""}"""
 
 
-def kinds_sql(side: str) -> str:
-    """How many rows of each amount kind and problem each file has: what ``auto`` decides a file's
-    format from, and whether the side has any bad row at all (one pass)."""
-    return f"SELECT file, kind, problem, COUNT(*) AS n FROM {side} GROUP BY file, kind, problem"
+def decoded_sql(stored: str, details: bool = False) -> str:
+    """A stored side as the SQL below reads it: the record type, status and amount kind as text."""
+    statuses = " ".join(f"WHEN {i} THEN {_q(v)}" for i, v in enumerate(STATUSES))
+    extra = (", raw_record_type, raw_currency, raw_amount, raw_status, raw_time, in_window" if details else "")
+    return (f"SELECT rownum, file, CASE WHEN refund THEN 'REFUND' ELSE 'PAYMENT' END AS record_type, "
+            f"partner_reference_no, reference_no, partner_refund_no, refund_no, CASE status {statuses} END AS status, "
+            f"sen, substr({_q(KIND_LETTERS)}, kind + 1, 1) AS kind, day, h, problem{extra} FROM {stored}")
+
+
+def kinds_sql(side: str, period: tuple[date, date] | None = None) -> str:
+    """A side in one pass: rows and sen per file, amount kind, problem, record type and whether
+    dated in ``period``. What ``auto`` decides a file's format from, whether the side has any bad
+    row at all, and its input totals."""
+    inside = f"COALESCE(day BETWEEN DATE '{period[0]}' AND DATE '{period[1]}', FALSE)" if period else "TRUE"
+    return (f"SELECT file, kind, problem, record_type, {inside} AS inside, COUNT(*) AS n, SUM(sen) AS sen "
+            f"FROM {side} GROUP BY file, kind, problem, record_type, {inside}")
 
 
 def problem_sql(amount_ok: str) -> str:
@@ -371,29 +394,34 @@ def match_sql(partner: str, ovo: str, partner_extras: str, ovo_extras: str, over
     classified; each further row of that key is a ``duplicate`` on its side. With a ``period``,
     a pair counts when either row is dated inside it; a pair that would match but straddles the
     period's edge is ``cut_off``; rows outside the period without a counterpart inside are left
-    out. A row holds no text but the statuses: its sides' rows are ``p_rownum`` and
-    ``o_rownum`` (:func:`presented_sql` reads their references); ``category`` is an index into
+    out. A row holds no text: its sides' rows are ``p_rownum`` and ``o_rownum``
+    (:func:`presented_sql` reads their references), ``refund`` says the record type, statuses are
+    indexes into :data:`STATUSES` (NULL: no row on that side), ``category`` into
     :data:`ALL_CATEGORIES`; ``note`` says which side a refund exceeds its payment on (1: OVO,
     2: the partner).
     """
     code = {name: i for i, name in enumerate(ALL_CATEGORIES)}
+
+    def status(column: str) -> str:
+        whens = " ".join(f"WHEN {_q(v)} THEN {i}" for i, v in enumerate(STATUSES))
+        return f"CAST(CASE {column} {whens} END AS TINYINT)"
     inside = (lambda day: f"{day} BETWEEN DATE '{period[0]}' AND DATE '{period[1]}'") if period else None
     keep = f"WHERE ({inside('p.day')} OR {inside('o.day')})" if inside else ""
     crossing = (f"WHEN p.kref IS NOT NULL AND o.kref IS NOT NULL AND ({inside('p.day')}) <> ({inside('o.day')}) "
                 f"THEN {code[CUT_OFF]} ") if inside else ""
     extras = " ".join(
         f"""UNION ALL
-SELECT s.record_type, {'s.rownum' if n == 0 else 'NULL'}, {'NULL' if n == 0 else 's.rownum'},
+SELECT s.record_type = 'REFUND', {'s.rownum' if n == 0 else 'NULL'}, {'NULL' if n == 0 else 's.rownum'},
        {'s.day' if n == 0 else 'NULL'}, {'NULL' if n == 0 else 's.day'},
-       {'s.sen' if n == 0 else '0'}, {'s.status' if n == 0 else "''"},
-       {'0' if n == 0 else 's.sen'}, {"''" if n == 0 else 's.status'}, {code['duplicate']}, 0
+       {'s.sen' if n == 0 else '0'}, {status('s.status') if n == 0 else 'NULL'},
+       {'0' if n == 0 else 's.sen'}, {'NULL' if n == 0 else status('s.status')}, {code['duplicate']}, 0
 FROM {side} s JOIN {repeated} e ON s.rownum = e.rownum{f" WHERE {inside('s.day')}" if inside else ""}"""
         for n, (side, repeated) in enumerate(((partner, partner_extras), (ovo, ovo_extras))))
     return f"""
-SELECT CASE WHEN p.kref IS NULL THEN o.record_type ELSE p.record_type END AS record_type,
+SELECT COALESCE(p.record_type, o.record_type) = 'REFUND' AS refund,
        p.rownum AS p_rownum, o.rownum AS o_rownum, p.day AS partner_day, o.day AS ovo_day,
-       COALESCE(p.sen, 0) AS partner_sen, COALESCE(p.status, '') AS partner_status,
-       COALESCE(o.sen, 0) AS ovo_sen, COALESCE(o.status, '') AS ovo_status,
+       COALESCE(p.sen, 0) AS partner_sen, {status('p.status')} AS partner_status,
+       COALESCE(o.sen, 0) AS ovo_sen, {status('o.status')} AS ovo_status,
        CASE
          WHEN COALESCE(p.record_type, o.record_type) = 'REFUND'
               AND (o.kref IS NULL OR p.kref IS NULL OR p.sen <> o.sen OR p.status <> o.status)
@@ -443,10 +471,14 @@ def presented_sql(stored: str, partner: str, ovo: str, period: tuple[date, date]
            for c in ("partner_reference_no", "partner_refund_no")}
     theirs = {c: f"CASE WHEN r.o_rownum IS NULL THEN p.{c} ELSE o.{c} END AS {c}"
               for c in ("reference_no", "refund_no")}
+    statuses = " ".join(f"WHEN {i} THEN {_q(v)}" for i, v in enumerate(STATUSES))
     return f"""
 WITH x AS (
-  SELECT r.*, {own['partner_reference_no']}, {theirs['reference_no']}, {own['partner_refund_no']},
-         {theirs['refund_no']}
+  SELECT r.p_rownum, r.o_rownum, r.partner_day, r.ovo_day, r.partner_sen, r.ovo_sen, r.category, r.note,
+         CASE WHEN r.refund THEN 'REFUND' ELSE 'PAYMENT' END AS record_type,
+         COALESCE(CASE r.partner_status {statuses} END, '') AS partner_status,
+         COALESCE(CASE r.ovo_status {statuses} END, '') AS ovo_status,
+         {own['partner_reference_no']}, {theirs['reference_no']}, {own['partner_refund_no']}, {theirs['refund_no']}
   FROM {stored} r LEFT JOIN {partner} p ON p.rownum = r.p_rownum LEFT JOIN {ovo} o ON o.rownum = r.o_rownum
 )
 SELECT record_type || ':' || {kref()} AS key, record_type, partner_reference_no AS payment_key,
@@ -509,6 +541,10 @@ class Engine(Protocol):
 
     def fetch(self, sql: str) -> pd.DataFrame: ...
 
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """A small result as tuples (no pandas)."""
+        ...
+
     def scalar(self, sql: str) -> Any: ...
 
     def export(self, sql: str, path: str, kind: str) -> None: ...
@@ -565,14 +601,15 @@ class DuckDBEngine:
         self.view(name, f"SELECT rowid + 1 AS rownum, * FROM {name}_rows")
 
     def drop(self, name: str) -> None:
-        """Free what :meth:`materialize` or :meth:`ordered` stored under ``name``."""
+        """Free what :meth:`materialize`, :meth:`ordered` or :meth:`view` made under ``name``."""
         tables = {row[0] for row in self.connection.execute(
             "SELECT table_name FROM duckdb_tables() WHERE table_name IN (?, ?)", [name, f"{name}_rows"]).fetchall()}
-        if f"{name}_rows" in tables:
-            self.connection.execute(f"DROP VIEW IF EXISTS {name}")
-            self.connection.execute(f"DROP TABLE {name}_rows")
         if name in tables:
             self.connection.execute(f"DROP TABLE {name}")
+            return
+        self.connection.execute(f"DROP VIEW IF EXISTS {name}")
+        if f"{name}_rows" in tables:
+            self.connection.execute(f"DROP TABLE {name}_rows")
 
     def columns(self, name: str) -> list[str]:
         return [str(d[0]) for d in self.connection.execute(f"SELECT * FROM {name} LIMIT 0").description]
@@ -594,6 +631,9 @@ class DuckDBEngine:
     def fetch(self, sql: str) -> pd.DataFrame:
         frame: pd.DataFrame = self.connection.execute(sql).fetchdf()
         return frame
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return list(self.connection.execute(sql).fetchall())
 
     def export(self, sql: str, path: str, kind: str) -> None:
         """Write a query's rows to a CSV or Parquet file, streaming."""
@@ -657,6 +697,9 @@ class SparkEngine:
     def fetch(self, sql: str) -> pd.DataFrame:
         frame: pd.DataFrame = self.spark.sql(sql).toPandas()
         return frame
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.spark.sql(sql).collect()]
 
     def export(self, sql: str, path: str, kind: str) -> None:
         """Write a query's rows as a folder of CSV or Parquet part files (Spark's way)."""

@@ -87,9 +87,10 @@ class Upload(_Files):
     max_bytes = traitlets.Int(DEFAULT_MAX_UPLOAD).tag(sync=True)
     note = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, folder: Path, on_change: Callable[[Upload], None], **kwargs: Any) -> None:
+    def __init__(self, folder: Path, on_change: Callable[[Upload], None], too_big: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.folder, self.on_change = folder, on_change
+        self.folder, self.on_change, self.too_big = folder, on_change, too_big
+        """``too_big``: what to do with a file over the cap."""
         folder.mkdir(mode=0o700, exist_ok=True)
         self.path: Path | None = None
         """The received file, once it is whole."""
@@ -103,7 +104,7 @@ class Upload(_Files):
         event, name = content.get("event"), str(content.get("name", ""))
         if event == "refused":
             self._fail(f"{name} is {size_text(float(content.get('size', 0)))}: over the "
-                       f"{size_text(self.max_bytes)} a file may have here. Pick it from the data folder instead.")
+                       f"{size_text(self.max_bytes)} a file may have here. {self.too_big}".strip())
         elif event == "start":
             self._start(name, int(content.get("size", -1)))
         elif event == "piece" and self._part is not None:
@@ -257,7 +258,10 @@ class FinanceApp:
             w.HBox([self.period, self.button]), self.message, self.results])
 
     def _side(self, side: str, label: str, preset: str) -> _Side:
-        upload = Upload(self.folder / side, self._uploaded, label=f"{label}:", max_bytes=self.settings.max_upload)
+        where = (f"Pick it from the {self.settings.data_dir.name} folder instead." if self.settings.data_dir
+                 else "Ask for it to be put in the page's data folder (ovo-nb finance --data).")
+        upload = Upload(self.folder / side, self._uploaded, where, label=f"{label}:",
+                        max_bytes=self.settings.max_upload)
         options: list[tuple[str, str]] = [("(uploaded file)", "")]
         if self.settings.data_dir and self.settings.data_dir.is_dir():
             options += [(path.name, str(path)) for path in sorted(self.settings.data_dir.iterdir())

@@ -53,6 +53,7 @@ from ._recon_sql import (
     Engine,
     SparkEngine,
     day_sql,
+    decoded_sql,
     extras_sql,
     frame_sql,
     fresh_name,
@@ -68,7 +69,6 @@ from ._recon_sql import (
 from .errors import ValidationError
 from .models import status_name
 from .snap import JAKARTA, SETTLEMENT_COLUMNS, TRANSACTION_STATUSES
-from .views import Chart
 
 CATEGORY_TITLES = {"matched": "Matched", "cut_off": "Across the cut-off", "missing_at_ovo": "Missing at OVO",
                    "missing_at_partner": "Missing at partner", "amount_mismatch": "Amount mismatch",
@@ -82,6 +82,7 @@ CATEGORY_COLOURS = tuple((CATEGORY_TITLES[name], colour) for name, colour in (
 
 if TYPE_CHECKING:
     from .ledger import PartnerLedger
+    from .views import Chart
 
 __all__ = ["ALL_CATEGORIES", "AMOUNT_FORMATS", "CATEGORIES", "CATEGORY_TITLES", "COLUMNS", "CUT_OFF", "PRESETS",
            "DuckDBEngine", "Period", "Preset", "Reconciliation", "SparkEngine", "from_ledger", "from_settlement",
@@ -216,7 +217,11 @@ class _Side:
 
     label: str
     name: str
+    """A view of the side as the SQL reads it (:func:`decoded_sql` of ``stored``)."""
     raw: str = ""
+    stored: str = ""
+    summary: list[tuple[Any, ...]] = field(default_factory=list)
+    """:func:`kinds_sql`'s rows: (file, kind, problem, record_type, inside the period, rows, sen)."""
     paths: list[str] = field(default_factory=list)
     kind: str = ""
     """``csv``, ``xlsx`` or ``parquet`` for files; empty for a frame or a table."""
@@ -270,19 +275,20 @@ def _raw(engine: Engine, source: Source, side: _Side, mapping: Mapping[str, str]
     return side.raw
 
 
-def _amount_rule(kinds: pd.DataFrame, amount_format: str) -> tuple[dict[int, tuple[str, ...]], dict[int, str]]:
+def _amount_rule(summary: list[tuple[Any, ...]], amount_format: str) -> tuple[dict[int, tuple[str, ...]],
+                                                                              dict[int, str]]:
     """The amount kinds each file's rows may have, and each file's detected family (``dot``,
-    ``comma``, ``none`` or ``mixed``) under ``auto``; from :func:`kinds_sql`'s counts."""
-    files = sorted({int(f) for f in kinds["file"]}) or [0]
+    ``comma``, ``none`` or ``mixed``) under ``auto``; from a side's summary (:func:`kinds_sql`)."""
+    files = sorted({int(row[0]) for row in summary}) or [0]
     if amount_format != "auto":
         return dict.fromkeys(files, VALID_KINDS[amount_format]), {}
     families: dict[int, str] = {}
-    for file, group in kinds.groupby("file"):
-        counts = group.groupby("kind")["n"].sum()
-        dot, comma = (int(sum(counts.get(k, 0) for k in ks)) for ks in (DOT_KINDS, COMMA_KINDS))
-        families[int(file)] = ("dot" if dot > comma else "comma" if comma > dot else "mixed" if dot else "none")
+    for file in files:
+        dot, comma = (sum(int(row[5]) for row in summary if int(row[0]) == file and row[1] in kinds)
+                      for kinds in (DOT_KINDS, COMMA_KINDS))
+        families[file] = ("dot" if dot > comma else "comma" if comma > dot else "mixed" if dot else "none")
     readable = {"dot": ("N", *DOT_KINDS), "comma": ("N", *COMMA_KINDS), "mixed": ("N",), "none": ("N",)}
-    return {file: readable[families.get(file, "none")] for file in files}, families
+    return {file: readable[families[file]] for file in files}, families
 
 
 def _amount_sql(allowed: Mapping[int, tuple[str, ...]]) -> str:
@@ -314,15 +320,14 @@ def _amount_label(amount_format: str) -> str:
 
 def _check(engine: Engine, side: _Side, amount_format: str, details_sql: str) -> None:
     """Raise a ValidationError naming the first bad rows of each problem, if the side has any."""
-    kinds = engine.fetch(kinds_sql(side.name))
-    allowed, families = _amount_rule(kinds, amount_format)
-    if kinds.empty or (kinds["problem"].isna().all() and all(
-            kind in allowed[int(file)] for file, kind in zip(kinds["file"], kinds["kind"], strict=True))):
+    allowed, families = _amount_rule(side.summary, amount_format)
+    if all(problem is None and kind in allowed[int(file)] for file, kind, problem, *_ in side.summary):
         return
     amount_ok = _amount_sql(allowed)
     problems = engine.fetch(problems_sql(side.name, amount_ok))
-    detailed = fresh_name("detailed")
-    engine.ordered(detailed, details_sql)  # the rows again, unfiltered, with their text: this path only
+    detailed, stored = fresh_name("detailed"), fresh_name("stored")
+    engine.ordered(stored, details_sql)  # the rows again, unfiltered, with their text: this path only
+    engine.view(detailed, decoded_sql(stored, details=True))
     first = {int(f): int(r) for f, r in engine.fetch(f"SELECT file, MIN(rownum) AS r FROM {detailed} "
                                                       "GROUP BY file").itertuples(index=False)}
     lines = []
@@ -336,16 +341,18 @@ def _check(engine: Engine, side: _Side, amount_format: str, details_sql: str) ->
         label = _amount_label(amount_format) if code == 3 else PROBLEMS[code]
         lines.append(f"{count} {label}: {', '.join(rows)}")
     engine.drop(detailed)
+    engine.drop(stored)
     raise ValidationError(f"{side.label}: " + "; ".join(lines) + ".")
 
 
 def _side(engine: Engine, source: Source, label: str, preset: str | Preset | None, mapping: Mapping[str, str] | None,
-          amount_format: str, default_type: str, window: tuple[date, date] | None) -> _Side:
-    """The side read, normalised and stored in input order (rows outside ``window`` left out), or a
-    ValidationError naming its bad rows."""
+          amount_format: str, default_type: str, window: tuple[date, date] | None,
+          period: tuple[date, date] | None = None) -> _Side:
+    """The side read, normalised and stored in input order (rows outside ``window`` left out) and
+    summed up (rows in ``period`` apart), or a ValidationError naming its bad rows."""
     chosen = _preset(preset)
     amount_format = _amount_format(chosen.amount_format or amount_format)
-    side = _Side(label, fresh_name("side"), fresh_name("raw"))
+    side = _Side(label, fresh_name("side"), fresh_name("raw"), fresh_name("stored"))
     if isinstance(source, pd.DataFrame) and {"key", "sen", "day"} <= set(source.columns):
         engine.register(side.raw, source.reset_index(drop=True))  # from load_records: valid, in input order
         sql = frame_sql(side.raw, engine.dialect, window)
@@ -355,10 +362,12 @@ def _side(engine: Engine, source: Source, label: str, preset: str | Preset | Non
         sql = normalize_sql(raw, _STATUS, engine.dialect, window)
         details = normalize_sql(raw, _STATUS, engine.dialect, window, details=True)
     try:
-        engine.ordered(side.name, sql)
+        engine.ordered(side.stored, sql)
+        engine.view(side.name, decoded_sql(side.stored))
     except engine.errors as exc:
         raise ValidationError(f"{label}: cannot read {', '.join(side.paths) or 'the table'}: "
                               f"{str(exc).splitlines()[0]}") from None
+    side.summary = engine.rows(kinds_sql(side.name, period))
     _check(engine, side, amount_format, details)
     return side
 
@@ -383,6 +392,7 @@ def load_records(source: Source, *, side: str, mapping: Mapping[str, str] | None
         f"'IDR' AS currency, status, sen, COALESCE(CAST(day AS STRING), '') AS day, "
         f"record_type || ':' || {kref()} AS key, partner_reference_no AS payment_key FROM {ready.name} ORDER BY rownum")
     engine.drop(ready.name)
+    engine.drop(ready.stored)
     frame["sen"] = frame["sen"].astype("int64")
     frame["rownum"] = frame["rownum"].astype("int64")
     return frame[list(NORMALIZED)].astype({c: "string" for c in NORMALIZED if c not in ("rownum", "sen")})
@@ -488,28 +498,30 @@ class Reconciliation:
         """One category's rows (the first ``limit`` of them), in input order."""
         return self._rows(f"WHERE category_rank = {self._code(name)}", limit)
 
+    @cached_property
+    def _grouped(self) -> dict[tuple[str, str], tuple[int, int, int]]:
+        """(category, record type) -> rows, partner sen, OVO sen: one pass over the result."""
+        return {(ALL_CATEGORIES[int(c)], "REFUND" if refund else "PAYMENT"): (int(n), int(p or 0), int(o or 0))
+                for c, refund, n, p, o in self.engine.rows(
+                    f"SELECT category, refund, COUNT(*), SUM(partner_sen), SUM(ovo_sen) FROM {self.table} "
+                    "GROUP BY category, refund")}
+
     def size(self, name: str | None = None) -> int:
         """How many rows the result (or one category) has, without fetching them."""
-        where = f"WHERE category = {self._code(name)}" if name else ""
-        return int(self.engine.scalar(f"SELECT COUNT(*) FROM {self.table} {where}"))
+        if name is not None:
+            self._code(name)
+        return sum(n for (category, _), (n, _, _) in self._grouped.items() if name in (None, category))
 
     def counts(self) -> pd.Series:
-        counted = self.engine.fetch(f"SELECT category, COUNT(*) AS n FROM {self.table} GROUP BY category")
-        series = pd.Series(counted["n"].astype("int64").to_numpy(),
-                           index=[ALL_CATEGORIES[int(c)] for c in counted["category"]], name="count")
-        return series.reindex(list(self.categories), fill_value=0).rename_axis("category")
+        return pd.Series([self.size(name) for name in self.categories], index=list(self.categories),
+                         name="count", dtype="int64").rename_axis("category")
 
     def totals(self) -> pd.DataFrame:
         """IDR per category and record type, for each side (exact Decimals)."""
-        summed = self.engine.fetch(f"SELECT category, record_type, SUM(partner_sen) AS p, SUM(ovo_sen) AS o "
-                                   f"FROM {self.table} GROUP BY category, record_type")
-        summed["category"] = [ALL_CATEGORIES[int(c)] for c in summed["category"]]
-        grouped = summed.set_index(["category", "record_type"])[["p", "o"]].astype("int64")
-        grouped = grouped.reindex(pd.MultiIndex.from_product([self.categories, ["PAYMENT", "REFUND"]],
-                                                             names=["category", "record_type"]), fill_value=0)
-        out = grouped.apply(lambda column: column.map(_to_decimal))
-        out.columns = ["partner_idr", "ovo_idr"]
-        return out
+        index = pd.MultiIndex.from_product([self.categories, ["PAYMENT", "REFUND"]], names=["category", "record_type"])
+        sums = [self._grouped.get(key, (0, 0, 0))[1:] for key in index]
+        return pd.DataFrame([(_to_decimal(p), _to_decimal(o)) for p, o in sums], index=index,
+                            columns=["partner_idr", "ovo_idr"])
 
     @property
     def _days(self) -> str:
@@ -543,6 +555,8 @@ class Reconciliation:
 
     def chart(self) -> Chart:
         """The daily IDR per category as a bar chart (inline SVG in a notebook or report)."""
+        from .views import Chart  # only here: a command-line reconciliation needs no charts
+
         frame = self.daily_by_category().rename(columns=CATEGORY_TITLES)
         frame.index = [str(day)[5:] for day in frame.index]
         return Chart(frame, title="IDR per day and category (Jakarta days)", colours=CATEGORY_COLOURS)
@@ -592,21 +606,21 @@ def _to_decimal(sen: Any) -> Decimal:
 
 
 def _inputs(engine: Engine, partner: _Side, ovo: _Side, stored: str, period: Period | None) -> dict[str, Decimal]:
-    inside = (lambda day: f"{day} BETWEEN DATE '{period.start}' AND DATE '{period.end}'") if period else None
+    """Each side's IDR per record type as read (in the period: from its summary), and for a period
+    what came from across the cut-off."""
     out: dict[str, Decimal] = {}
     for label, side in (("partner", partner), ("ovo", ovo)):
-        where = f"WHERE {inside('day')}" if inside else ""
-        summed = dict(engine.fetch(f"SELECT record_type, SUM(sen) AS s FROM {side.name} {where} GROUP BY record_type")
-                      .itertuples(index=False))
         for kind in ("PAYMENT", "REFUND"):
-            out[f"{label}_{kind.lower()}_idr"] = _to_decimal(summed.get(kind) or 0)
-    if inside:
+            out[f"{label}_{kind.lower()}_idr"] = _to_decimal(sum(int(row[6] or 0) for row in side.summary
+                                                                 if row[3] == kind and row[4]))
+    if period:
+        inside = f"BETWEEN DATE '{period.start}' AND DATE '{period.end}'"
         for label in ("partner", "ovo"):
-            summed = dict(engine.fetch(
-                f"SELECT record_type, SUM({label}_sen) AS s FROM {stored} WHERE {label}_status <> '' "
-                f"AND NOT ({inside(f'{label}_day')}) GROUP BY record_type").itertuples(index=False))
-            for kind in ("PAYMENT", "REFUND"):
-                out[f"{label}_{kind.lower()}_idr_across_cut_off"] = _to_decimal(summed.get(kind) or 0)
+            summed = dict(engine.rows(
+                f"SELECT refund, SUM({label}_sen) AS s FROM {stored} WHERE {label[0]}_rownum IS NOT NULL "
+                f"AND NOT ({label}_day {inside}) GROUP BY refund"))
+            for kind, refund in (("payment", False), ("refund", True)):
+                out[f"{label}_{kind}_idr_across_cut_off"] = _to_decimal(summed.get(refund) or 0)
     return out
 
 
@@ -637,8 +651,9 @@ def reconcile(partner: Source, ovo: Source, *, engine: Engine | None = None,
     if cut_off_days < 0:
         raise ValidationError(f"cut_off_days {cut_off_days}: give 0 or more.")
     window = chosen.widened(cut_off_days) if chosen else None
-    p = _side(engine, partner, "partner", partner_preset, partner_mapping, amount_format, "PAYMENT", window)
-    o = _side(engine, ovo, "OVO", ovo_preset, ovo_mapping, amount_format, "PAYMENT", window)
+    bounds = (chosen.start, chosen.end) if chosen else None
+    p = _side(engine, partner, "partner", partner_preset, partner_mapping, amount_format, "PAYMENT", window, bounds)
+    o = _side(engine, ovo, "OVO", ovo_preset, ovo_mapping, amount_format, "PAYMENT", window, bounds)
     extras = {side.name: fresh_name("extras") for side in (p, o)}
     for side in (p, o):
         engine.materialize(extras[side.name], extras_sql(side.name))
