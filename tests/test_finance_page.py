@@ -16,13 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import NEEDS_CHROMIUM, shot
 from openpyxl import load_workbook
-from test_browser import CHROMIUM, CHROMIUM_ARGS, shot
 
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (.ci/run installs Debian's chromium)"),
-    pytest.mark.timeout(300),
-]
+pytestmark = NEEDS_CHROMIUM
 SAMPLES = Path(__file__).resolve().parent.parent / "ovo_nb" / "samples"
 PARTNER, OVO = SAMPLES / "partner-ledger-2026-11.csv", SAMPLES / "ovo-settlement-2026-11.csv"
 TOKEN = "finance-page-test-token"
@@ -68,15 +65,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     process, url, scratch = start_server(tmp, "--data", str(data), "--max-upload", "1")
     yield url, scratch, tmp
     stop(process)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
