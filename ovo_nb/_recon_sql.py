@@ -21,7 +21,7 @@ import itertools
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -334,34 +334,37 @@ def samples_sql(detailed: str, amount_ok: str, code: int) -> str:
 # ----------------------------------------------------------------------------- matching
 
 
-def extras_sql(side: str) -> str:
-    """The input position of every row of a side whose key an earlier row of that side already has.
+def extras_sql(partner: str, ovo: str) -> str:
+    """``side`` (0: the partner, 1: OVO) and ``rownum`` of every row whose key an earlier row of its
+    side already has.
 
     Rows are grouped by their key's 64-bit hash first (integers, cheap); only rows whose hash
     repeats are grouped by the key itself, so a collision costs a little work, never a wrong answer."""
-    return f"""
-WITH c AS (
-  SELECT rownum, record_type, {kref()} AS kref FROM {side}
-  WHERE h IN (SELECT h FROM {side} GROUP BY h HAVING COUNT(*) > 1)
-)
-SELECT c.rownum FROM c JOIN (
-  SELECT record_type, kref, MIN(rownum) AS first FROM c GROUP BY record_type, kref HAVING COUNT(*) > 1
-) f ON c.record_type = f.record_type AND c.kref = f.kref WHERE c.rownum <> f.first"""
+    return " UNION ALL ".join(f"""
+SELECT * FROM (
+  WITH c AS (
+    SELECT rownum, record_type, {kref()} AS kref FROM {side}
+    WHERE h IN (SELECT h FROM {side} GROUP BY h HAVING COUNT(*) > 1)
+  )
+  SELECT {n} AS side, c.rownum FROM c JOIN (
+    SELECT record_type, kref, MIN(rownum) AS first FROM c GROUP BY record_type, kref HAVING COUNT(*) > 1
+  ) f ON c.record_type = f.record_type AND c.kref = f.kref WHERE c.rownum <> f.first
+) x{n}""" for n, side in enumerate((partner, ovo)))
 
 
-def _firsts(side: str, extras: str) -> str:
-    """The side's representatives: every row but the further rows of a repeated key."""
+def _firsts(side: str, extras: str, n: int) -> str:
+    """Side ``n``'s representatives: every row but the further rows of a repeated key."""
     return (f"SELECT s.*, {kref('s')} AS kref FROM {side} s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {extras} e WHERE e.rownum = s.rownum)")
+            f"WHERE NOT EXISTS (SELECT 1 FROM {extras} e WHERE e.side = {n} AND e.rownum = s.rownum)")
 
 
-def over_refunded_sql(partner: str, ovo: str, partner_extras: str, ovo_extras: str) -> str:
+def over_refunded_sql(partner: str, ovo: str, extras: str) -> str:
     """The partner's refund rows (``rownum``) whose payment is refunded more than it was paid, on
     OVO's side (``over_ovo``) or the partner's.
 
     A refund counts towards the partner's payment reference where the partner has it (else
     OVO's); only refund rows and the payments they name are summed."""
-    rp, ro = _firsts(partner, partner_extras), _firsts(ovo, ovo_extras)
+    rp, ro = _firsts(partner, extras, 0), _firsts(ovo, extras, 1)
     return f"""
 WITH rj AS (
   SELECT CASE WHEN p.kref IS NULL THEN o.partner_reference_no ELSE p.partner_reference_no END AS payment_key,
@@ -386,8 +389,7 @@ SELECT x.rownum, over.over_ovo FROM ({rp}) x JOIN over ON x.partner_reference_no
 WHERE x.record_type = 'REFUND'"""
 
 
-def match_sql(partner: str, ovo: str, partner_extras: str, ovo_extras: str, over: str,
-              period: tuple[date, date] | None = None) -> str:
+def match_sql(partner: str, ovo: str, extras: str, period: tuple[date, date] | None = None) -> str:
     """Every row of both validated sides in exactly one category, stored compactly.
 
     The first row of a key on a side (input order) is its representative: matched and
@@ -409,14 +411,15 @@ def match_sql(partner: str, ovo: str, partner_extras: str, ovo_extras: str, over
     keep = f"WHERE ({inside('p.day')} OR {inside('o.day')})" if inside else ""
     crossing = (f"WHEN p.kref IS NOT NULL AND o.kref IS NOT NULL AND ({inside('p.day')}) <> ({inside('o.day')}) "
                 f"THEN {code[CUT_OFF]} ") if inside else ""
-    extras = " ".join(
+    further = " ".join(
         f"""UNION ALL
 SELECT s.record_type = 'REFUND', {'s.rownum' if n == 0 else 'NULL'}, {'NULL' if n == 0 else 's.rownum'},
        {'s.day' if n == 0 else 'NULL'}, {'NULL' if n == 0 else 's.day'},
        {'s.sen' if n == 0 else '0'}, {status('s.status') if n == 0 else 'NULL'},
        {'0' if n == 0 else 's.sen'}, {'NULL' if n == 0 else status('s.status')}, {code['duplicate']}, 0
-FROM {side} s JOIN {repeated} e ON s.rownum = e.rownum{f" WHERE {inside('s.day')}" if inside else ""}"""
-        for n, (side, repeated) in enumerate(((partner, partner_extras), (ovo, ovo_extras))))
+FROM {side} s JOIN (SELECT rownum FROM {extras} WHERE side = {n}) e ON s.rownum = e.rownum
+{f"WHERE {inside('s.day')}" if inside else ""}"""
+        for n, side in enumerate((partner, ovo)))
     return f"""
 SELECT COALESCE(p.record_type, o.record_type) = 'REFUND' AS refund,
        p.rownum AS p_rownum, o.rownum AS o_rownum, p.day AS partner_day, o.day AS ovo_day,
@@ -435,11 +438,11 @@ SELECT COALESCE(p.record_type, o.record_type) = 'REFUND' AS refund,
        END AS category,
        CASE WHEN r.rownum IS NOT NULL AND o.kref IS NOT NULL AND p.sen = o.sen AND p.status = o.status
             THEN CASE WHEN r.over_ovo THEN 1 ELSE 2 END ELSE 0 END AS note
-FROM ({_firsts(partner, partner_extras)}) p
-FULL OUTER JOIN ({_firsts(ovo, ovo_extras)}) o ON p.record_type = o.record_type AND p.kref = o.kref
-LEFT JOIN {over} r ON r.rownum = p.rownum
+FROM ({_firsts(partner, extras, 0)}) p
+FULL OUTER JOIN ({_firsts(ovo, extras, 1)}) o ON p.record_type = o.record_type AND p.kref = o.kref
+LEFT JOIN ({over_refunded_sql(partner, ovo, extras)}) r ON r.rownum = p.rownum
 {keep}
-{extras}"""
+{further}"""
 
 
 def day_sql(period: tuple[date, date] | None = None) -> str:
@@ -521,12 +524,19 @@ class Engine(Protocol):
 
     dialect: Dialect
 
-    def view(self, name: str, sql: str) -> None: ...
+    def view(self, name: str, sql: str, shared: bool = False) -> None:
+        """A view; ``shared``: one that :meth:`ordered_all` can read from more than one connection."""
+        ...
 
     def materialize(self, name: str, sql: str) -> None: ...
 
     def ordered(self, name: str, sql: str) -> None:
         """Store a query's rows, in the order it yields them, with ``rownum`` (1, 2, ...) in that order."""
+        ...
+
+    def ordered_all(self, items: Sequence[tuple[str, str]], shared: bool) -> list[Exception | None]:
+        """:meth:`ordered` for each (name, SQL), at the same time where the engine can (``shared``:
+        the SQL reads only views made with ``shared=True``); each one's error, or None."""
         ...
 
     def drop(self, name: str) -> None: ...
@@ -536,7 +546,7 @@ class Engine(Protocol):
     def register(self, name: str, frame: Any) -> None: ...
 
     def read_files(self, name: str, paths: list[str], kind: str) -> None:
-        """A view of the files' rows, all text for CSV, with :data:`FILE_COLUMN` (each path's index)."""
+        """A shared view of the files' rows, all text for CSV, with :data:`FILE_COLUMN` (each path's index)."""
         ...
 
     def fetch(self, sql: str) -> pd.DataFrame: ...
@@ -570,6 +580,8 @@ class DuckDBEngine:
     connection: Any = None
     memory_limit: str = "2GB"
     dialect: Dialect = field(default_factory=Dialect)
+    _made: dict[str, str] = field(default_factory=dict, repr=False)
+    """What each name this engine made is (``view``, ``table``, ``ordered``): what :meth:`drop` drops."""
 
     def __post_init__(self) -> None:
         if self.connection is None:
@@ -589,26 +601,63 @@ class DuckDBEngine:
 
         return (duckdb.Error,)
 
-    def view(self, name: str, sql: str) -> None:
-        self.connection.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+    def view(self, name: str, sql: str, shared: bool = False) -> None:
+        self.connection.execute(f"CREATE OR REPLACE {'' if shared else 'TEMP '}VIEW {name} AS {sql}")
+        self._made.setdefault(name, "view")
 
     def materialize(self, name: str, sql: str) -> None:
         self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        self._made[name] = "table"
 
     def ordered(self, name: str, sql: str) -> None:
         """A table keeps the insertion order of a parallel scan; its ``rowid`` is that order, free."""
         self.materialize(f"{name}_rows", sql)
         self.view(name, f"SELECT rowid + 1 AS rownum, * FROM {name}_rows")
+        self._made[name] = "ordered"
+
+    def ordered_all(self, items: Sequence[tuple[str, str]], shared: bool) -> list[Exception | None]:
+        """Both sides at once, each on its own connection to the same database: a small file is read
+        by one thread, so two of them take the time of one on two cores."""
+        import threading
+
+        errors: list[Exception | None] = [None] * len(items)
+        if not shared or len(items) < 2:
+            for n, (name, sql) in enumerate(items):
+                try:
+                    self.ordered(name, sql)
+                except self.errors as exc:
+                    errors[n] = exc
+            return errors
+
+        def store(n: int, name: str, sql: str) -> None:
+            cursor = self.connection.cursor()
+            try:
+                cursor.execute("SET TimeZone = 'Asia/Jakarta'")  # a session setting: each connection its own
+                cursor.execute(f"CREATE OR REPLACE TABLE {name}_rows AS {sql}")
+            except self.errors as exc:
+                errors[n] = exc
+            finally:
+                cursor.close()
+
+        threads = [threading.Thread(target=store, args=(n, *item)) for n, item in enumerate(items)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for (name, _), error in zip(items, errors, strict=True):
+            if error is None:
+                self.view(name, f"SELECT rowid + 1 AS rownum, * FROM {name}_rows")
+                self._made[name] = "ordered"
+        return errors
 
     def drop(self, name: str) -> None:
         """Free what :meth:`materialize`, :meth:`ordered` or :meth:`view` made under ``name``."""
-        tables = {row[0] for row in self.connection.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE table_name IN (?, ?)", [name, f"{name}_rows"]).fetchall()}
-        if name in tables:
+        made = self._made.pop(name, "")
+        if made == "table":
             self.connection.execute(f"DROP TABLE {name}")
-            return
-        self.connection.execute(f"DROP VIEW IF EXISTS {name}")
-        if f"{name}_rows" in tables:
+        elif made:
+            self.connection.execute(f"DROP VIEW {name}")
+        if made == "ordered":
             self.connection.execute(f"DROP TABLE {name}_rows")
 
     def columns(self, name: str) -> list[str]:
@@ -626,7 +675,8 @@ class DuckDBEngine:
         else:
             scan = f"read_parquet({listed}, union_by_name = true, filename = 'ovo_nb_path')"
         index = " ".join(f"WHEN {_q(p)} THEN {i}" for i, p in enumerate(paths))
-        self.view(name, f"SELECT * EXCLUDE (ovo_nb_path), CASE ovo_nb_path {index} END AS {FILE_COLUMN} FROM {scan}")
+        self.view(name, f"SELECT * EXCLUDE (ovo_nb_path), CASE ovo_nb_path {index} END AS {FILE_COLUMN} FROM {scan}",
+                  shared=True)
 
     def fetch(self, sql: str) -> pd.DataFrame:
         frame: pd.DataFrame = self.connection.execute(sql).fetchdf()
@@ -661,7 +711,7 @@ class SparkEngine:
 
         return (PySparkException,)
 
-    def view(self, name: str, sql: str) -> None:
+    def view(self, name: str, sql: str, shared: bool = False) -> None:
         self.spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {sql}")
 
     def materialize(self, name: str, sql: str) -> None:
@@ -671,6 +721,16 @@ class SparkEngine:
 
     def ordered(self, name: str, sql: str) -> None:
         self.materialize(name, f"SELECT monotonically_increasing_id() + 1 AS rownum, * FROM ({sql}) q")
+
+    def ordered_all(self, items: Sequence[tuple[str, str]], shared: bool) -> list[Exception | None]:
+        """One after the other: the Spark session spreads each over its executors."""
+        errors: list[Exception | None] = [None] * len(items)
+        for n, (name, sql) in enumerate(items):
+            try:
+                self.ordered(name, sql)
+            except self.errors as exc:
+                errors[n] = exc
+        return errors
 
     def drop(self, name: str) -> None:
         """Forget the name; Spark frees its rows once nothing computed from them needs them."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import calendar
 import glob
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -61,7 +61,6 @@ from ._recon_sql import (
     kref,
     match_sql,
     normalize_sql,
-    over_refunded_sql,
     presented_sql,
     problems_sql,
     samples_sql,
@@ -271,7 +270,7 @@ def _raw(engine: Engine, source: Source, side: _Side, mapping: Mapping[str, str]
         f"CAST({engine.dialect.column(named[c])} AS STRING) AS {c}" if c in named else f"'{defaults.get(c, '')}' AS {c}"
         for c in COLUMNS)
     origin = f"{FILE_COLUMN}" if side.paths else f"0 AS {FILE_COLUMN}"
-    engine.view(side.raw, f"SELECT {projected}, {origin} FROM {loaded}")
+    engine.view(side.raw, f"SELECT {projected}, {origin} FROM {loaded}", shared=side.kind in ("csv", "parquet"))
     return side.raw
 
 
@@ -345,31 +344,46 @@ def _check(engine: Engine, side: _Side, amount_format: str, details_sql: str) ->
     raise ValidationError(f"{side.label}: " + "; ".join(lines) + ".")
 
 
-def _side(engine: Engine, source: Source, label: str, preset: str | Preset | None, mapping: Mapping[str, str] | None,
-          amount_format: str, default_type: str, window: tuple[date, date] | None,
-          period: tuple[date, date] | None = None) -> _Side:
-    """The side read, normalised and stored in input order (rows outside ``window`` left out) and
-    summed up (rows in ``period`` apart), or a ValidationError naming its bad rows."""
+@dataclass
+class _Prepared:
+    """A side ready to be stored: the SQL that reads it, and what its checks need."""
+
+    side: _Side
+    sql: str
+    details: str
+    amount_format: str
+
+
+def _prepare(engine: Engine, source: Source, label: str, preset: str | Preset | None,
+             mapping: Mapping[str, str] | None, amount_format: str, default_type: str,
+             window: tuple[date, date] | None) -> _Prepared:
+    """The views a side is read through, and the SQL that normalises it (rows outside ``window`` left out)."""
     chosen = _preset(preset)
-    amount_format = _amount_format(chosen.amount_format or amount_format)
     side = _Side(label, fresh_name("side"), fresh_name("raw"), fresh_name("stored"))
     if isinstance(source, pd.DataFrame) and {"key", "sen", "day"} <= set(source.columns):
         engine.register(side.raw, source.reset_index(drop=True))  # from load_records: valid, in input order
-        sql = frame_sql(side.raw, engine.dialect, window)
-        details = frame_sql(side.raw, engine.dialect, window, details=True)
-    else:
-        raw = _raw(engine, source, side, {**chosen.mapping, **(mapping or {})}, default_type)
-        sql = normalize_sql(raw, _STATUS, engine.dialect, window)
-        details = normalize_sql(raw, _STATUS, engine.dialect, window, details=True)
-    try:
-        engine.ordered(side.stored, sql)
+        return _Prepared(side, frame_sql(side.raw, engine.dialect, window),
+                         frame_sql(side.raw, engine.dialect, window, details=True), "auto")
+    raw = _raw(engine, source, side, {**chosen.mapping, **(mapping or {})}, default_type)
+    return _Prepared(side, normalize_sql(raw, _STATUS, engine.dialect, window),
+                     normalize_sql(raw, _STATUS, engine.dialect, window, details=True),
+                     _amount_format(chosen.amount_format or amount_format))
+
+
+def _store(engine: Engine, prepared: Sequence[_Prepared], period: tuple[date, date] | None = None) -> list[_Side]:
+    """The sides stored in input order (at the same time where they are files), summed up (rows in
+    ``period`` apart) and checked in turn: a ValidationError naming the first side's bad rows."""
+    shared = all(p.side.kind in ("csv", "parquet") for p in prepared)
+    errors = engine.ordered_all([(p.side.stored, p.sql) for p in prepared], shared)
+    for p, error in zip(prepared, errors, strict=True):
+        side = p.side
+        if error is not None:
+            raise ValidationError(f"{side.label}: cannot read {', '.join(side.paths) or 'the table'}: "
+                                  f"{str(error).splitlines()[0]}")
         engine.view(side.name, decoded_sql(side.stored))
-    except engine.errors as exc:
-        raise ValidationError(f"{label}: cannot read {', '.join(side.paths) or 'the table'}: "
-                              f"{str(exc).splitlines()[0]}") from None
-    side.summary = engine.rows(kinds_sql(side.name, period))
-    _check(engine, side, amount_format, details)
-    return side
+        side.summary = engine.rows(kinds_sql(side.name, period))
+        _check(engine, side, p.amount_format, p.details)
+    return [p.side for p in prepared]
 
 
 def load_records(source: Source, *, side: str, mapping: Mapping[str, str] | None = None,
@@ -386,7 +400,8 @@ def load_records(source: Source, *, side: str, mapping: Mapping[str, str] | None
     :func:`reconcile` directly instead.
     """
     engine = _engine_for(source, engine=engine)
-    ready = _side(engine, source, side, preset, mapping, amount_format, default_type, None)
+    _amount_format(amount_format)
+    ready = _store(engine, [_prepare(engine, source, side, preset, mapping, amount_format, default_type, None)])[0]
     frame = engine.fetch(
         f"SELECT rownum, record_type, partner_reference_no, reference_no, partner_refund_no, refund_no, "
         f"'IDR' AS currency, status, sen, COALESCE(CAST(day AS STRING), '') AS day, "
@@ -652,19 +667,16 @@ def reconcile(partner: Source, ovo: Source, *, engine: Engine | None = None,
         raise ValidationError(f"cut_off_days {cut_off_days}: give 0 or more.")
     window = chosen.widened(cut_off_days) if chosen else None
     bounds = (chosen.start, chosen.end) if chosen else None
-    p = _side(engine, partner, "partner", partner_preset, partner_mapping, amount_format, "PAYMENT", window, bounds)
-    o = _side(engine, ovo, "OVO", ovo_preset, ovo_mapping, amount_format, "PAYMENT", window, bounds)
-    extras = {side.name: fresh_name("extras") for side in (p, o)}
-    for side in (p, o):
-        engine.materialize(extras[side.name], extras_sql(side.name))
-    over, table, view = fresh_name("over_refunded"), fresh_name("matched"), fresh_name("reconciliation")
-    engine.materialize(over, over_refunded_sql(p.name, o.name, extras[p.name], extras[o.name]))
-    engine.materialize(table, match_sql(p.name, o.name, extras[p.name], extras[o.name], over,
-                                        (chosen.start, chosen.end) if chosen else None))
-    engine.view(view, presented_sql(table, p.name, o.name, (chosen.start, chosen.end) if chosen else None))
+    _amount_format(amount_format)
+    p, o = _store(engine, [
+        _prepare(engine, partner, "partner", partner_preset, partner_mapping, amount_format, "PAYMENT", window),
+        _prepare(engine, ovo, "OVO", ovo_preset, ovo_mapping, amount_format, "PAYMENT", window)], bounds)
+    extras, table, view = fresh_name("extras"), fresh_name("matched"), fresh_name("reconciliation")
+    engine.materialize(extras, extras_sql(p.name, o.name))
+    engine.materialize(table, match_sql(p.name, o.name, extras, bounds))
+    engine.view(view, presented_sql(table, p.name, o.name, bounds))
     inputs = _inputs(engine, p, o, table, chosen)
-    for name in (*extras.values(), over):
-        engine.drop(name)
+    engine.drop(extras)
     if chosen:
         parameters = {"period": str(chosen), "cut_off_days": cut_off_days, **parameters}
     return Reconciliation(engine, view, table, inputs, chosen, dict(parameters))
