@@ -8,11 +8,13 @@ a Spark session (the same SQL, via temporary views), with only the rows asked fo
 as pandas.
 
 The plan, chosen for speed on two cores (``bench/reconcile.py``): each side is read and
-normalised once into a compact stored table in input order (the engine's parallel scan; no
-window function), validated by one aggregate over it, and matched by one full outer join.
-Duplicated keys are found by grouping 64-bit hashes first, so the exact (string) grouping runs
-on the few candidate rows only; refund totals are summed over refund rows only. Labels, keys and
-actions are computed when rows are read, never stored.
+normalised once into a compact stored table in input order (the engine's parallel scan, no
+window function; both sides at the same time when they are files; record type, status and
+amount kind as one byte each), summed up and validated by one aggregate over it, and matched by
+one full outer join. Duplicated keys are found by grouping 64-bit hashes first, so the exact
+(string) grouping runs on the few candidate rows only; refund totals are summed over refund rows
+only. The stored result holds numbers and row numbers: references, labels, keys and actions are
+computed when rows are read.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import itertools
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -121,10 +123,6 @@ PROBLEMS = {
 def _q(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def _in(values: Iterable[str]) -> str:
-    return "(" + ", ".join(_q(v) for v in values) + ")"
 
 
 class Dialect:
@@ -555,8 +553,6 @@ class Engine(Protocol):
         """A small result as tuples (no pandas)."""
         ...
 
-    def scalar(self, sql: str) -> Any: ...
-
     def export(self, sql: str, path: str, kind: str) -> None: ...
 
     @property
@@ -690,9 +686,6 @@ class DuckDBEngine:
         options = "FORMAT csv, HEADER true" if kind == "csv" else "FORMAT parquet"
         self.connection.execute(f"COPY ({sql}) TO {_q(path)} ({options})")
 
-    def scalar(self, sql: str) -> Any:
-        row = self.connection.execute(sql).fetchone()
-        return row[0] if row else None
 
 
 @dataclass
@@ -766,6 +759,3 @@ class SparkEngine:
         writer = self.spark.sql(sql).write.mode("overwrite")
         writer.option("header", "true").csv(path) if kind == "csv" else writer.parquet(path)
 
-    def scalar(self, sql: str) -> Any:
-        rows = self.spark.sql(sql).collect()
-        return rows[0][0] if rows else None
