@@ -561,6 +561,18 @@ class Engine(Protocol):
         ...
 
 
+def one_by_one(engine: Engine, items: Sequence[tuple[str, str]]) -> list[Exception | None]:
+    """:meth:`Engine.ordered` for each (name, SQL) in turn; each one's error, or None."""
+    errors: list[Exception | None] = []
+    for name, sql in items:
+        try:
+            engine.ordered(name, sql)
+            errors.append(None)
+        except engine.errors as exc:
+            errors.append(exc)
+    return errors
+
+
 _ids = itertools.count(1)
 
 
@@ -616,14 +628,9 @@ class DuckDBEngine:
         by one thread, so two of them take the time of one on two cores."""
         import threading
 
-        errors: list[Exception | None] = [None] * len(items)
         if not shared or len(items) < 2:
-            for n, (name, sql) in enumerate(items):
-                try:
-                    self.ordered(name, sql)
-                except self.errors as exc:
-                    errors[n] = exc
-            return errors
+            return one_by_one(self, items)
+        errors: list[Exception | None] = [None] * len(items)
 
         def store(n: int, name: str, sql: str) -> None:
             cursor = self.connection.cursor()
@@ -717,13 +724,7 @@ class SparkEngine:
 
     def ordered_all(self, items: Sequence[tuple[str, str]], shared: bool) -> list[Exception | None]:
         """One after the other: the Spark session spreads each over its executors."""
-        errors: list[Exception | None] = [None] * len(items)
-        for n, (name, sql) in enumerate(items):
-            try:
-                self.ordered(name, sql)
-            except self.errors as exc:
-                errors[n] = exc
-        return errors
+        return one_by_one(self, items)
 
     def drop(self, name: str) -> None:
         """Forget the name; Spark frees its rows once nothing computed from them needs them."""
