@@ -23,6 +23,7 @@ BENCHES = {
     "runner": ([], []),
     "reconcile": (["--rows", "100000", "1000000"], ["--rows", "20000", "--repeat", "1"]),
     "soak": (["--payments", "1000"], ["--payments", "40", "--customers", "3", "--workers", "2"]),
+    "install": ([], ["--offline"]),
 }
 
 

@@ -8,14 +8,16 @@ endpoint served by the same HTTP server class in the same run (target: at least 
 signature verification and SQLite persistence on.
 
 Hostile input, against a sandbox server in its own process: the peak memory one 1 MB and one
-20 MB request add to it (target: at most 20 MB each; the 20 MB one is refused unread), and the
+20 MB request add to it (target: at most 20 MB each; the 20 MB one is refused unread), the
 answer time of a normal request while 200 idle connections are held, next to the same request
-with none held.
+with none held, and while 500 clients trickle their requests a byte every half second (slowloris:
+they hold descriptors, never workers; target: p99 under 100 ms), with how many stayed held.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import socket
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +99,72 @@ def hostile(folder: Path, balance: Any) -> dict[str, float]:
             finally:
                 for sock in idle:
                     sock.close()
+            figures.update(trickle(host, int(port), lambda: balance(client, url)))
     finally:
         process.stdin.close()  # type: ignore[union-attr]
         process.wait(timeout=10)
     return figures
+
+
+TRICKLE_HEAD = (b"POST /OVOSNAP/v2.0/balance-inquiry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 2\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n{}")
+
+
+def unanswered(sock: socket.socket) -> bool:
+    """Open, and nothing came back yet (a slow client is answered 408 only at its request deadline)."""
+    sock.setblocking(False)
+    try:
+        sock.recv(1)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+@contextlib.contextmanager
+def trickling(host: str, port: int, connections: int, head: bytes = TRICKLE_HEAD,
+              every: float = 0.5) -> Iterator[list[socket.socket]]:
+    """``connections`` clients sending ``head`` one byte per ``every`` seconds each (slowloris), while inside."""
+    held = [socket.create_connection((host, port)) for _ in range(connections)]
+    stop = threading.Event()
+
+    def drip() -> None:
+        for position in range(len(head)):
+            for sock in held:
+                with contextlib.suppress(OSError):
+                    sock.send(head[position:position + 1])
+            if stop.wait(every):
+                return
+
+    dripping = threading.Thread(target=drip)
+    dripping.start()
+    try:
+        yield held
+    finally:
+        stop.set()
+        dripping.join()
+        for sock in held:
+            sock.close()
+
+
+def trickle(host: str, port: int, request: Any, connections: int = 500) -> dict[str, float]:
+    """Normal requests while ``connections`` clients send a request a byte at a time (slowloris)."""
+    with trickling(host, port, connections) as held:
+        time.sleep(0.5)
+        times = []
+        until = time.perf_counter() + 3.0
+        while time.perf_counter() < until:
+            started = time.perf_counter()
+            assert request().status_code == 200
+            times.append((time.perf_counter() - started) * 1000)
+        still = sum(unanswered(sock) for sock in held)
+    times.sort()
+    return {f"trickling connections still held at the end (of {connections})": still,
+            f"answer time, {connections} trickling held (median ms)": statistics.median(times),
+            f"answer time, {connections} trickling held (p99 ms, target < 100)":
+                times[min(len(times) - 1, int(len(times) * 0.99))],
+            f"answer time, {connections} trickling held (max ms)": times[-1]}
 
 
 def rate(work: Any, seconds: float, threads: int = 1) -> float:

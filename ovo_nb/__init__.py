@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
     from ._files import artefact_dir
     from .calllog import Call, CallLog, LoggingTransport, as_curl, mask_msisdn, mask_token, new_run_id
     from .client import OvoClient, SnapRequestBuilder
-    from .config import Profile, load_profile
+    from .config import Profile, default_profile, load_profile
     from .doctor import Check, Explanation, check_profile, explain_call
     from .environments import Environment, SandboxAdmin, open_environment
     from .errors import (
@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
         InsufficientFundsError,
         InvalidRequestError,
         KeyFileError,
+        NotebookSkipped,
         NotFoundError,
         OvoApiError,
         OvoConnectionError,
@@ -103,6 +104,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
         TopupOptions,
         Unbinding,
     )
+    from .outcome import NotebookOutcome, finish_notebook
+    from .project import Project, find_project
     from .reconciliation import (
         Period,
         Preset,
@@ -115,6 +118,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
         settle_from_settlement,
     )
     from .reports import write_ledger_export, write_reconciliation
+    from .scaffold import InitResult, init_project
     from .secretbox import SecretBox
     from .signing import (
         asymmetric_request_string_to_sign,
@@ -160,24 +164,24 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
     from .tokens import TokenVault
     from .traffic import Drill, drill_session, planted_vs_found, sandbox_settlement, simulate_period
     from .views import Card, Chart, Diagram, Table, latency_chart, readable_table, response_code_chart
-    from .walkthrough import StepResult, Walkthrough
+    from .walkthrough import StepResult, Steps, Walkthrough
     from .webview import CallbackResult, WebviewCompleter, build_webview_url, parse_callback
     from .widgets import flow_panel
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(('Call', 'CallLog', 'LoggingTransport', 'as_curl', 'mask_msisdn', 'mask_token', 'new_run_id',),
                     "calllog"),
     **dict.fromkeys(('OvoClient', 'SnapRequestBuilder',), "client"),
-    **dict.fromkeys(('Profile', 'load_profile',), "config"),
+    **dict.fromkeys(('Profile', 'default_profile', 'load_profile',), "config"),
     **dict.fromkeys(('Check', 'Explanation', 'check_profile', 'explain_call',), "doctor"),
     **dict.fromkeys(('Environment', 'SandboxAdmin', 'open_environment',), "environments"),
     **dict.fromkeys((
         'AuthenticationError', 'BusinessRuleError', 'ConflictError', 'CredentialError', 'CustomerMustRegister',
-        'CustomerNotBound', 'InsufficientFundsError', 'InvalidRequestError', 'KeyFileError', 'NotFoundError',
-        'OvoApiError', 'OvoConnectionError', 'OvoNbError', 'RateLimitError', 'ServerError', 'SignatureError',
-        'StateFileError', 'ValidationError', 'WebviewError',
+        'CustomerNotBound', 'InsufficientFundsError', 'InvalidRequestError', 'KeyFileError', 'NotebookSkipped',
+        'NotFoundError', 'OvoApiError', 'OvoConnectionError', 'OvoNbError', 'RateLimitError', 'ServerError',
+        'SignatureError', 'StateFileError', 'ValidationError', 'WebviewError',
     ), "errors"),
     **dict.fromkeys((
         'Scenario', 'ScenarioResult', 'as_http', 'evidence_session', 'fill_template', 'run_scenarios', 'scenarios',
@@ -220,7 +224,10 @@ _EXPORTS: dict[str, str] = {
                     "traffic"),
     **dict.fromkeys(('Card', 'Chart', 'Diagram', 'Table', 'latency_chart', 'readable_table', 'response_code_chart'),
                     "views"),
-    **dict.fromkeys(('StepResult', 'Walkthrough',), "walkthrough"),
+    **dict.fromkeys(('StepResult', 'Steps', 'Walkthrough',), "walkthrough"),
+    **dict.fromkeys(('NotebookOutcome', 'finish_notebook'), "outcome"),
+    **dict.fromkeys(('Project', 'find_project'), "project"),
+    **dict.fromkeys(('InitResult', 'init_project'), "scaffold"),
     **dict.fromkeys(('CallbackResult', 'WebviewCompleter', 'build_webview_url', 'parse_callback',), "webview"),
     **dict.fromkeys(('flow_panel',), "widgets"),
 }
@@ -256,6 +263,7 @@ __all__ = [
     "Environment",
     "Explanation",
     "ExternalIdGenerator",
+    "InitResult",
     "InsufficientFundsError",
     "InvalidRequestError",
     "KeyFileError",
@@ -263,6 +271,8 @@ __all__ = [
     "Lookup",
     "ManualClock",
     "NotFoundError",
+    "NotebookOutcome",
+    "NotebookSkipped",
     "Ovo",
     "OvoApiError",
     "OvoClient",
@@ -280,6 +290,7 @@ __all__ = [
     "Period",
     "Preset",
     "Profile",
+    "Project",
     "RateLimitError",
     "Reconciliation",
     "Refund",
@@ -295,6 +306,7 @@ __all__ = [
     "SnapRequestBuilder",
     "StateFileError",
     "StepResult",
+    "Steps",
     "SystemClock",
     "Table",
     "TokenVault",
@@ -316,6 +328,7 @@ __all__ = [
     "compose_string_to_sign",
     "decrypt_credentials",
     "default_key_dir",
+    "default_profile",
     "drill_session",
     "encrypt_credentials",
     "endpoint",
@@ -323,13 +336,16 @@ __all__ = [
     "explain_call",
     "fill_template",
     "finance_app",
+    "find_project",
     "fingerprint",
+    "finish_notebook",
     "flow_panel",
     "format_amount",
     "format_timestamp",
     "from_ledger",
     "from_settlement",
     "generate_private_key",
+    "init_project",
     "latency_chart",
     "ledger_rows",
     "load_private_key",

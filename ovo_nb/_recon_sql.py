@@ -31,6 +31,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from ._escape import CSV_TRIGGERS, PLAIN_NUMBER
+
 COLUMNS = ("record_type", "partner_reference_no", "reference_no", "partner_refund_no", "refund_no", "amount",
            "currency", "status", "time")
 """The schema both sides are read into (``amount`` as text like ``"10000.00"``)."""
@@ -125,6 +127,15 @@ def _q(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def inert_text(expr: str) -> str:
+    """``expr`` made inert for a spreadsheet in the engine, as :func:`ovo_nb._escape.inert_text` does in Python:
+    text starting like a formula gets a leading ``'``, a plain number stays as it is."""
+    starts = ", ".join(f"chr({ord(c)})" for c in CSV_TRIGGERS)
+    number = _q(f"^{PLAIN_NUMBER}$")
+    return (f"CASE WHEN substr({expr}, 1, 1) IN ({starts}) AND regexp_extract({expr}, {number}, 0) <> {expr} "
+            f"THEN concat({_q(chr(39))}, {expr}) ELSE {expr} END")
+
+
 class Dialect:
     """What DuckDB and Spark SQL spell differently; everything else is shared SQL."""
 
@@ -150,6 +161,10 @@ class Dialect:
         """A source column, quoted (its name may have spaces or capitals)."""
         return '"' + name.replace('"', '""') + '"'
 
+    def whole_division(self, numerator: str, denominator: str) -> str:
+        """Integer division, exact for any BIGINT."""
+        return f"({numerator} // {denominator})"
+
 
 class SparkDialect(Dialect):
     name = "spark"
@@ -165,6 +180,9 @@ class SparkDialect(Dialect):
 
     def column(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
+
+    def whole_division(self, numerator: str, denominator: str) -> str:
+        return f"({numerator} div {denominator})"
 
 
 # ----------------------------------------------------------------------------- reading and validation

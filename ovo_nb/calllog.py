@@ -342,7 +342,10 @@ class CallLog:
             names = [d[0] for d in cursor.description]
             row = cursor.fetchone()
         if row is None:
-            raise OvoNbError(f"No call with id {call_id} in {self.path}.")
+            with self._lock:
+                low, high = self._db.execute("SELECT min(id), max(id) FROM calls").fetchone()
+            held = f"it holds calls {low} to {high}" if low is not None else "it holds no call yet"
+            raise OvoNbError(f"No call with id {call_id} in {self.path}; {held}.")
         return self._to_call(dict(zip(names, row, strict=True)), reveal)
 
     def _to_call(self, row: dict[str, Any], reveal: bool) -> Call:
@@ -519,15 +522,30 @@ _URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>]+")
 
 
 def redact_url(url: str) -> str:
-    """``url`` with token-like query parameters masked (``token``, ``code``, ``authCode``...) and phone
-    numbers kept as ``0812****7890``."""
+    """``url`` with token-like query parameters masked (``token``, ``code``, ``authCode``...), the authCode
+    inside a webview callback's ``response`` JSON masked, and phone numbers kept as ``0812****7890``."""
     parts = urlsplit(url)
-    if not any(k.lower() in TOKEN_FIELDS | PHONE_FIELDS for k, _ in parse_qsl(parts.query, True)):
+    pairs = parse_qsl(parts.query, True)
+    if not any(k.lower() in TOKEN_FIELDS | PHONE_FIELDS or k == "response" for k, _ in pairs):
         return url
-    pairs = [(k, mask_token(v) if k.lower() in TOKEN_FIELDS else mask_msisdn(v) if k.lower() in PHONE_FIELDS else v)
-             for k, v in parse_qsl(parts.query, True)]
-    query = urlencode(pairs).replace("%E2%80%A6", "…").replace("%23", "#").replace("%2A", "*")  # readable masks
+    query = urlencode([(k, _redact_value(k, v)) for k, v in pairs])
+    query = query.replace("%E2%80%A6", "…").replace("%23", "#").replace("%2A", "*")  # readable masks
     return urlunsplit(parts._replace(query=query))
+
+
+def _redact_value(key: str, value: str) -> str:
+    if key.lower() in TOKEN_FIELDS:
+        return mask_token(value)
+    if key.lower() in PHONE_FIELDS:
+        return mask_msisdn(value)
+    if key == "response":  # a webview callback: {"authCode": ..., ...}
+        try:
+            answer = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(answer, dict) and isinstance(answer.get("authCode"), str) and answer["authCode"]:
+            return json.dumps({**answer, "authCode": mask_token(answer["authCode"])}, separators=(",", ":"))
+    return value
 
 
 def _redact_token_urls(text: str) -> str:

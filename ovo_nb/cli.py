@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .errors import OvoNbError, ValidationError
 
@@ -19,28 +20,52 @@ __all__ = ["main"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .config import default_profile, load_profile
+    from .outcome import where
+    from .project import find_project
     from .runner import coerce_parameters, find_notebooks, run_notebooks, write_junit
 
-    chosen = find_notebooks(args.notebooks)
+    project = find_project()
+    chosen = find_notebooks(args.notebooks, project.notebooks)
     parameters = coerce_parameters(dict(args.parameter or []), chosen)
     total = len(chosen)
     started = iter(range(1, total + 1))
     if args.jobs < 1:
         raise ValidationError(f"--jobs {args.jobs}: give 1 or more.")
+    asked = str(parameters.get("profile") or "") or args.profile or default_profile()
+    settings = load_profile(asked, complete=False)  # a wrong name, type or a secret in ovo-nb.toml: stop here
+    print(f"notebooks: {project.describe()}", flush=True)
+    try:
+        name, base_url = where(load_profile(asked))
+        print(f"profile:   {name} ({base_url})", flush=True)
+    except OvoNbError as exc:  # not configured yet (key setup is how it gets configured): the notebooks say more
+        print(f"profile:   {settings.name} (not configured yet: {str(exc).split('. ')[0]})", flush=True)
     result = run_notebooks(
         args.notebooks, parameters=parameters, output_root=args.output, cell_timeout=args.timeout, jobs=args.jobs,
+        project=project, profile=args.profile,
         on_start=lambda path: print(f"[{next(started)}/{total}] running {path.name} ...", flush=True),
     )
     for notebook in result.notebooks:
-        mark = "ok  " if notebook.ok else "FAIL"
-        line = f"{mark} {notebook.notebook:<32} {notebook.seconds:6.1f}s"
-        print(line + (f"  {notebook.error}" if notebook.error else ""))
-    passed = sum(n.ok for n in result.notebooks)
-    print(f"{passed}/{len(result.notebooks)} notebooks passed; outputs in {result.run_dir} "
-          "(summary.html, calls.csv, the executed notebooks)")
+        print(f"{notebook.label} {notebook.notebook:<28} {notebook.seconds:6.1f}s  {notebook.where}"
+              + (f"\n     {notebook.error}" if notebook.error else ""))
+        if notebook.state == "waiting":
+            _print_waiting(notebook.webview_file, notebook.resume_exact)
+    print(f"{result.tally()}; outputs in {result.run_dir} (summary.html, calls.csv, the executed notebooks)")
     if args.junit:
         print(f"JUnit report: {write_junit(result, args.junit)}")
-    return 0 if result.ok else 1
+    return result.exit_code
+
+
+def _print_waiting(webview_file: str, command: str) -> None:
+    """What the customer opens and how to go on: to the terminal only (the URL carries the customer's token)."""
+    try:
+        url = Path(webview_file).read_text().strip()
+    except OSError:
+        url = ""
+    if url:
+        print(f"     open on the customer's phone (it carries the customer's token; also in {webview_file}, "
+              f"readable by you only):\n     {url}")
+    print(f"     then resume with:\n     {command}")
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -48,15 +73,23 @@ def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox.rules import catalogue_text
 
     if args.rules:
-        print(catalogue_text())
+        from .project import packaged_file
+
+        print(catalogue_text(str(packaged_file("docs", "FIDELITY.md"))))
         return 0
+    if args.action == "reset":
+        return _sandbox_reset(args.state, force=args.force)
     if args.max_body < 1024:
         raise ValidationError(f"--max-body {args.max_body} is too small: SNAP bodies need at least 1024 bytes.")
+    if args.base_url is not None and (urlsplit(args.base_url).scheme not in ("http", "https")
+                                      or not urlsplit(args.base_url).hostname):
+        raise ValidationError(f"--base-url {args.base_url!r} is not an http(s) URL with a host, e.g. "
+                              "http://sandbox.test:8765.")
     sandbox, partner = open_sandbox(args.state)
     for line in apply_config(sandbox, args.config) if args.config else []:
         print(f"config: {line}")
     try:
-        server = SandboxServer(sandbox, args.host, args.port, max_body=args.max_body,
+        server = SandboxServer(sandbox, args.host, args.port, max_body=args.max_body, base_url=args.base_url,
                                log=None if args.quiet else lambda line: print(line, flush=True))
     except (OSError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -65,12 +98,14 @@ def _sandbox(args: argparse.Namespace) -> int:
     print(f"OVO sandbox listening on {server.url}", flush=True)
     print(f"  state:           {sandbox.store.path}")
     print(f"  default partner: {partner.client_id} (credentials: {partner.credentials_path})")
-    print(f"  admin API:       {server.url}/_sandbox (loopback only)")
+    if server.base_url != server.url:
+        print(f"  handing out:     {server.base_url} (webview links and redirects)")
+    print(f"  admin API:       {server.base_url}/_sandbox (loopback only)")
     print("  test customers:  " + "\n                   ".join(
         f"{c['phone']}  {c['name']}: {c['purpose']}" for c in TEST_CUSTOMERS))
     if not args.no_demo:
         print("Open in a browser:")
-        for label, url in demo_links(sandbox, partner, server.url).items():
+        for label, url in demo_links(sandbox, partner, server.base_url).items():
             print(f"  {label}: {url}")
     print("Ctrl+C stops the sandbox; its state stays in the state file.", flush=True)
     try:
@@ -80,6 +115,31 @@ def _sandbox(args: argparse.Namespace) -> int:
     finally:
         server.stop()
         sandbox.store.close()
+    return 0
+
+
+def _sandbox_reset(state: str | None, *, force: bool) -> int:
+    """A fresh sandbox: its state, and the sandbox profile's vault and ledger that refer to it, removed; the
+    default partner's key and credentials and the call log kept."""
+    from .config import load_profile
+    from .testbed import sandbox_dir
+
+    if state == ":memory:":
+        raise ValidationError("An in-memory sandbox has nothing to reset: each one starts fresh.")
+    client = load_profile("sandbox").state_dir
+    sandbox_state = Path(state) if state else sandbox_dir() / "state.sqlite"
+    files = [sandbox_state, client / "vault.sqlite", client / "ledger.sqlite"]
+    busy = [f for f in files if Path(f"{f}-wal").exists()]
+    if busy and not force:
+        raise ValidationError(f"{busy[0]} is open in another process (its -wal file exists): stop `ovo-nb sandbox` and "
+                              "the notebooks using the sandbox, then run again (--force resets anyway).")
+    removed = [p for f in files for p in (f, Path(f"{f}-wal"), Path(f"{f}-shm")) if p.exists()]
+    for path in removed:
+        path.unlink()
+    for path in removed:
+        print(f"removed {path}")
+    print("The sandbox starts fresh (test customers, no bindings, no payments); the default partner's key and "
+          f"credentials in {sandbox_dir()} and the call log in {client / 'calls.sqlite'} are kept.")
     return 0
 
 
@@ -94,16 +154,25 @@ def _doctor(args: argparse.Namespace) -> int:
             with CallLog.open(env.profile.state_dir / "calls.sqlite") as log:
                 print(explain_call(log, args.call, env.profile))
             return 0
-        checks = check_profile(env.profile, transport=env.transport)
+        checks = check_profile(env.profile, transport=env.transport, offline=args.offline)
     finally:
         env.close()
+    where = "offline: nothing sent" if args.offline else f"against {env.profile.base_url}"
+    print(f"profile {env.profile.name} ({where})")
     for check in checks:
-        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}" + (f"\n     -> {check.fix}" if check.fix
-                                                                                     and not check.ok else ""))
-    return 0 if all(c.ok for c in checks) else 1
+        print(f"{check.label} {check.name}: {check.detail}" + (f"\n     -> {check.fix}" if check.fix
+                                                                and not check.ok else ""))
+    failed = [c for c in checks if c.checked and not c.ok]
+    if [c for c in failed if c.name != "network"]:
+        return 1
+    if failed or any(not c.checked for c in checks):
+        print("The server was not reached: the credentials are unproven.")
+        return 3
+    return 0
 
 
 def _calls(args: argparse.Namespace) -> int:
+    from ._files import write_private_file
     from .calllog import CallLog
     from .config import load_profile
     from .workbench import (
@@ -117,7 +186,7 @@ def _calls(args: argparse.Namespace) -> int:
         side_by_side,
     )
 
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile, complete=False)  # reading the log needs no credentials
     path = profile.state_dir / "calls.sqlite"
     if not path.exists():
         raise ValidationError(f"No call log at {path} yet: run a notebook or a flow against the {profile.name} "
@@ -128,8 +197,13 @@ def _calls(args: argparse.Namespace) -> int:
         if args.show:
             call = log.get(int(args.show[1]), reveal=args.reveal)
             if args.html:
-                Path(args.html).write_text(call_page(call), encoding="utf-8")
-                print(f"call {call.id} written to {args.html}")
+                page = call_page(call).encode()
+                if args.reveal:  # full tokens: readable by you only, as every file holding them
+                    write_private_file(Path(args.html), page, overwrite=True)
+                else:
+                    Path(args.html).write_bytes(page)
+                print(f"call {call.id} written to {args.html}" + (" (mode 0600: it holds full tokens)"
+                                                                  if args.reveal else ""))
             else:
                 print(side_by_side(call), end="")
             return 0
@@ -172,7 +246,7 @@ def _replay(args: argparse.Namespace) -> int:
     from .flows import Ovo
     from .workbench import replay, replay_table
 
-    source = load_profile(args.source or args.profile)
+    source = load_profile(args.source or args.profile, complete=False)
     path = source.state_dir / "calls.sqlite"
     if not path.exists():
         raise ValidationError(f"No call log at {path} yet: nothing to replay.")
@@ -185,13 +259,12 @@ def _replay(args: argparse.Namespace) -> int:
 def _conformance(args: argparse.Namespace) -> int:
     from .calllog import CallLog
     from .config import load_profile
-    from .conformance import conformance
-    from .flows import Ovo
+    from .conformance import conformance, fresh_sandbox
 
-    path = load_profile(args.source).state_dir / "calls.sqlite"
+    path = load_profile(args.source, complete=False).state_dir / "calls.sqlite"
     if not path.exists():
         raise ValidationError(f"No call log at {path} yet: run the notebooks against {args.source} first.")
-    with CallLog.open(path) as log, Ovo.open("sandbox", sandbox_state=args.sandbox_state) as ovo:
+    with CallLog.open(path) as log, fresh_sandbox(args.sandbox_state) as ovo:
         report = conformance(log, args.run_id, ovo)
     print(report.table(), end="")
     if args.html:
@@ -369,12 +442,47 @@ def _finance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init(args: argparse.Namespace) -> int:
+    from .scaffold import init_project
+
+    result = init_project(args.folder, force=args.force)
+    for verb, names in (("wrote", result.written), ("replaced", result.replaced)):
+        for name in names:
+            print(f"{verb:<9} {name}")
+    for name in result.kept:
+        print(f"kept      {name}: it exists and differs from what ovo-nb would write (--force replaces it)")
+    for name in result.yours:
+        print(f"kept      {name}: yours to fill in (this version's template: {Path(__file__).parent / 'templates'})")
+    if result.unchanged:
+        print(f"{len(result.unchanged)} file(s) already up to date")
+    where = "" if Path(args.folder).resolve() == Path.cwd() else f"cd {args.folder} && "
+    print(f"Project ready in {result.folder.resolve()}. Next: {where}ovo-nb run   (or: jupyter lab notebooks/)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="ovo-nb", description="OVO BI SNAP integration toolkit.")
+    parser.add_argument("--version", action="version",
+                        version=f"ovo-nb {__version__} (Python {sys.version.split()[0]}, {Path(__file__).parent})")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="execute the notebooks headless into outputs/<run-id>/")
+    initialising = commands.add_parser("init", help="make a project of your own: the notebooks, a settings file, "
+                                                    ".gitignore, CI for GitHub and GitLab, a README")
+    initialising.add_argument("folder", nargs="?", default=".", help="the project folder (default: this one)")
+    initialising.add_argument("--force", action="store_true",
+                              help="replace notebooks, CI files and .gitignore that differ from this version's (your "
+                                   "changes to them are lost; ovo-nb.toml and README.md are always kept)")
+    initialising.set_defaults(handler=_init)
+    run = commands.add_parser(
+        "run", help="execute the notebooks headless into outputs/<run-id>/",
+        description="Exit codes: 0 every notebook passed, 1 one failed, 2 a usage error, 3 one is waiting for a "
+                    "customer's webview step (the resume command is printed), 4 one was skipped (it says why).")
     run.add_argument("notebooks", nargs="*", help="notebook names (default: all), e.g. key_setup")
     run.add_argument("--output", default=None, help="output root folder (default: outputs/)")
+    run.add_argument("--profile", default=None,
+                     help="sandbox, stage or production (default: $OVO_NB_PROFILE, the project's, else sandbox); "
+                          "-p profile wins")
     run.add_argument("--timeout", type=int, default=600, help="seconds one cell may take (default: 600)")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                      help="notebooks run at once, each in its own kernel (default: the number of cores)")
@@ -383,22 +491,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="set a notebook parameter, typed as the notebook declares it (repeatable)")
     run.set_defaults(handler=_run)
-    sandbox = commands.add_parser("sandbox", help="serve the embedded OVO sandbox on loopback")
+    sandbox = commands.add_parser("sandbox", help="serve the embedded OVO sandbox on loopback; `reset` starts it fresh")
+    sandbox.add_argument("action", nargs="?", choices=["reset"],
+                         help="reset: remove the sandbox's state and the sandbox profile's vault and ledger (the "
+                              "partner key, its credentials and the call log stay)")
+    sandbox.add_argument("--force", action="store_true", help="with reset: even when the state looks open")
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     sandbox.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
     sandbox.add_argument("--state", default=None, help="SQLite state file (default: ~/.ovo-nb/sandbox/state.sqlite)")
     sandbox.add_argument("--config", default=None, help="TOML file seeding partners and customers")
     sandbox.add_argument("--no-demo", action="store_true",
                          help="do not create the demo binding and payment (keeps the partner's records clean)")
+    sandbox.add_argument("--base-url", default=None, metavar="URL",
+                         help="where clients reach this sandbox, for the webview links and redirects it hands out "
+                              "(default: http://HOST:PORT; loopback when --host is 0.0.0.0 or ::)")
     sandbox.add_argument("--max-body", type=int, default=1024 * 1024,
                          help="largest request body in bytes; larger ones are refused 413 unread (default: 1 MB)")
     sandbox.add_argument("--quiet", action="store_true", help="do not print a line per request")
     sandbox.add_argument("--rules", action="store_true",
                          help="print the rule catalogue: every OVO rule the sandbox enforces, and its source")
     sandbox.set_defaults(handler=_sandbox)
-    doctor = commands.add_parser("doctor", help="check a profile, or explain a logged call's signature")
+    doctor = commands.add_parser(
+        "doctor", help="check a profile against its server, or explain a logged call's signature",
+        description="Exit codes: 0 every check passed, 1 a check failed (each names what is wrong), 2 a usage "
+                    "error, 3 the server was not reached (the credentials are unproven).")
     doctor.add_argument("--profile", default=None, help="sandbox, stage or production (default: $OVO_NB_PROFILE)")
     doctor.add_argument("--call", type=int, default=None, help="explain this call id from the call log")
+    doctor.add_argument("--offline", action="store_true",
+                        help="local checks only (keys, public key formats, callback URLs): nothing is sent")
     doctor.set_defaults(handler=_doctor)
     calls = commands.add_parser("calls", help="list the call log, follow it, or show one call side by side")
     calls.add_argument("show", nargs="*", metavar="show ID",
@@ -410,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--since", default=None, help="a span (15m, 2h, 1d) or an ISO time")
     calls.add_argument("--limit", type=int, default=50, help="the newest N calls (default: 50)")
     calls.add_argument("--json", action="store_true", help="one JSON object per line")
-    calls.add_argument("--follow", action="store_true", help="keep printing new calls as they are logged")
+    calls.add_argument("--follow", action="store_true", help="keep printing new calls, each once its answer arrives")
     calls.add_argument("--reveal", action="store_true", help="with show: full headers (tokens unmasked)")
     calls.add_argument("--html", default=None, help="with show: write the side by side as an HTML page")
     calls.set_defaults(handler=_calls)
@@ -501,6 +621,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OvoNbError as exc:
         print(f"ovo-nb: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`| head`): what it wanted was printed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":

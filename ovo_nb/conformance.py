@@ -10,26 +10,36 @@ set of response fields.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
-import secrets
+import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from html import escape
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ._escape import html_page
 from .calllog import PHONE_FIELDS, Call, CallLog
+from .config import load_profile
 from .errors import OvoApiError, OvoConnectionError, OvoNbError, ValidationError
 from .flows import Ovo
 from .snap import match_endpoint
-from .testbed import SANDBOX_TEST_PIN
+from .testbed import IN_PROCESS_URL, SANDBOX_TEST_PIN
 from .views import code_meaning
 from .webview import build_webview_url, parse_callback
 from .workbench import render
 
-__all__ = ["CallComparison", "ConformanceReport", "conformance"]
+__all__ = ["CallComparison", "ConformanceReport", "conformance", "fresh_sandbox"]
 
+PARTNER_FIELDS: dict[str, Callable[[Ovo], str]] = {
+    "merchantId": lambda ovo: ovo.profile.merchant_id,
+    "url": lambda ovo: ovo.destination,
+}
+"""Body fields that name the recorded partner (its merchant id, its registered callback URLs): the sandbox
+partner's values replace them. The client id and channel and device ids travel in headers, made afresh."""
 HANDED_OUT = frozenset({"accessToken", "refreshToken", "linkageToken", "singleUseToken", "referenceNo", "refundNo",
                         "approvalCode"})
 """Answer fields whose values OVO makes up and later requests carry back: mapped recorded -> sandbox."""
@@ -42,11 +52,37 @@ class CallComparison:
     recorded: Call
     replayed: Call | None
     differences: tuple[str, ...]
+    incomparable: str = ""
+    """Why the answers cannot be compared (nothing was recorded, or the replay's fresh signature, timestamp or
+    X-EXTERNAL-ID mends what the recorded request got wrong): such a call is no difference."""
 
     @property
     def api(self) -> str:
         endpoint = match_endpoint(self.recorded.path)
         return endpoint.name if endpoint else self.recorded.path
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.differences) and not self.incomparable
+
+    @property
+    def verdict(self) -> str:
+        if self.incomparable:
+            return f"not comparable: {self.incomparable}"
+        return "; ".join(self.differences) or "same"
+
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Conformance {{ run_id }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}table{border-collapse:collapse}
+td,th{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;vertical-align:top}th{background:#f2f0f7}
+.diff td{background:#fdecec}</style></head><body><h1>Sandbox conformance of run {{ run_id }}</h1>
+<p>{{ differing }} of {{ compared }} comparable calls answered differently in the sandbox
+({{ incomparable }} not comparable).</p>
+<table><tr><th>call</th><th>API</th><th>recorded</th><th>sandbox</th><th>differences</th></tr>
+{%- for r in rows %}<tr class="{{ 'diff' if r.differs else 'same' }}"><td>{{ r.id }}</td><td>{{ r.api }}</td>
+<td>{{ r.recorded }}</td><td>{{ r.replayed }}</td><td>{{ r.verdict }}</td></tr>{% endfor %}</table>
+</body></html>"""
+"""The conformance page: the run id (given on the command line) and every answer escaped by the template."""
 
 
 @dataclass
@@ -55,37 +91,42 @@ class ConformanceReport:
 
     run_id: str
     calls: list[CallComparison] = field(default_factory=list)
+    runs: tuple[str, ...] = ()
+    """Every run replayed, oldest first: the one asked for and the runs its flows began in."""
 
     @property
     def differences(self) -> list[CallComparison]:
-        return [c for c in self.calls if c.differences]
+        return [c for c in self.calls if c.differs]
+
+    @property
+    def compared(self) -> list[CallComparison]:
+        return [c for c in self.calls if not c.incomparable]
 
     def table(self, *, width: int | None = None) -> str:
         """The comparison as a terminal table, differing calls in red."""
         from rich.table import Table
 
-        table = Table(title=f"run {self.run_id}: {len(self.calls) - len(self.differences)} of {len(self.calls)} "
-                            "calls answered alike", header_style="bold")
+        title = (f"run {self.run_id}: {len(self.compared) - len(self.differences)} of {len(self.compared)} calls "
+                 "answered alike")
+        if len(self.runs) > 1:
+            title += f" (with the runs its flows began in: {', '.join(r for r in self.runs if r != self.run_id)})"
+        if len(self.compared) < len(self.calls):
+            title += f"; {len(self.calls) - len(self.compared)} not comparable"
+        table = Table(title=title, header_style="bold")
         for name in ("call", "API", "recorded", "sandbox", "differences"):
             table.add_column(name, overflow="fold")
         for row in self.calls:
-            table.add_row(str(row.recorded.id), row.api, _answer(row.recorded), _answer(row.replayed),
-                          "; ".join(row.differences) or "same", style="red" if row.differences else None)
+            table.add_row(str(row.recorded.id), row.api, _answer(row.recorded), _answer(row.replayed), row.verdict,
+                          style="red" if row.differs else ("dim" if row.incomparable else None))
         return render(table, width)
 
     def html(self) -> str:
         """The comparison as a self-contained page."""
-        rows = "".join(
-            f"<tr class=\"{'diff' if c.differences else 'same'}\"><td>{c.recorded.id}</td><td>{escape(c.api)}</td>"
-            f"<td>{escape(_answer(c.recorded))}</td><td>{escape(_answer(c.replayed))}</td>"
-            f"<td>{escape('; '.join(c.differences) or 'same')}</td></tr>" for c in self.calls)
-        return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Conformance {self.run_id}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;vertical-align:top}}th{{background:#f2f0f7}}
-.diff td{{background:#fdecec}}</style></head><body><h1>Sandbox conformance of run {escape(self.run_id)}</h1>
-<p>{len(self.differences)} of {len(self.calls)} calls answered differently in the sandbox.</p>
-<table><tr><th>call</th><th>API</th><th>recorded</th><th>sandbox</th><th>differences</th></tr>{rows}</table>
-</body></html>"""
+        return html_page(PAGE, run_id=self.run_id, differing=len(self.differences), compared=len(self.compared),
+                         incomparable=len(self.calls) - len(self.compared),
+                         rows=[{"id": c.recorded.id, "api": c.api, "recorded": _answer(c.recorded),
+                                "replayed": _answer(c.replayed), "differs": c.differs, "verdict": c.verdict}
+                               for c in self.calls])
 
 
 def _answer(call: Call | None) -> str:
@@ -115,6 +156,19 @@ def _paths(value: Any, prefix: str) -> Iterator[str]:
             yield from _paths(item, f"{prefix}[]")
 
 
+def _incomparable(recorded: Call) -> str:
+    """Why a recorded call's answer says nothing about the sandbox: no answer, or a refusal of what the replay
+    makes afresh (the signature, the timestamp, the X-EXTERNAL-ID)."""
+    if recorded.status is None:
+        return "no answer was recorded"
+    code, message = recorded.response_code or "", (recorded.response_message or "").lower()
+    if code[:3] == "401" and code[5:] == "00" and ("signature" in message or "timestamp" in message):
+        return "the recorded request's signature or timestamp was refused; the replay makes both afresh"
+    if code[:3] == "409" and code[5:] == "00":
+        return "the recorded X-EXTERNAL-ID was a repeat; the replay sends a fresh one"
+    return ""
+
+
 def _compare(recorded: Call, replayed: Call | None) -> tuple[str, ...]:
     if replayed is None:
         return ("not replayed",)
@@ -135,10 +189,10 @@ class _Replayer:
     """Resends recorded calls to the sandbox, mapping customers and every value handed out."""
 
     def __init__(self, ovo: Ovo) -> None:
-        if ovo.sandbox is None or ovo.complete_webview is None:
-            raise ValidationError("Conformance replays against the sandbox in this process: open it with the "
-                                  "sandbox profile (and without OVO_NB_MANUAL_WEBVIEW).")
+        if ovo.sandbox is None:
+            raise ValidationError("Conformance replays against the sandbox: open it with the sandbox profile.")
         self.ovo = ovo
+        self.sandbox = ovo.sandbox
         self.values: dict[str, str] = {}
         self.owner: dict[str, str] = {}
         """Sandbox token -> the sandbox customer it belongs to."""
@@ -149,10 +203,14 @@ class _Replayer:
 
     def customer(self, phone: str) -> str:
         if phone not in self.values:
-            fresh = f"0812{secrets.randbelow(10**8):08d}"
-            assert self.ovo.sandbox is not None
-            self.values[phone] = self.ovo.sandbox.add_customer(fresh, name="Conformance", cash="100000000")
+            self.values[phone] = self.sandbox.new_customer(name="Conformance", cash="100000000")
         return self.values[phone]
+
+    def partner(self, recorded: Call) -> None:
+        """The recorded partner's client id (from its headers) stands for the sandbox partner's."""
+        for name, value in recorded.request_headers.items():
+            if name.lower() in ("x-partner-id", "x-client-key") and value not in self.values:
+                self.values[value] = self.ovo.profile.client_id
 
     def swap(self, value: Any, key: str = "") -> Any:
         if isinstance(value, dict):
@@ -160,6 +218,8 @@ class _Replayer:
         if isinstance(value, list):
             return [self.swap(v, key) for v in value]
         if isinstance(value, str):
+            if key in PARTNER_FIELDS:
+                return PARTNER_FIELDS[key](self.ovo)
             if key.lower() in PHONE_FIELDS:
                 return self.customer(value)
             if key in ("authCode", "code") and value not in self.values and self.codes:
@@ -171,6 +231,7 @@ class _Replayer:
         endpoint = match_endpoint(recorded.path)
         if endpoint is None:
             return None
+        self.partner(recorded)
         body = json.loads(recorded.request_body) if recorded.request_body.strip() else None
         query = {k: self.swap(v, k) for k, v in parse_qsl(urlsplit(recorded.url).query)}
         body = self.swap(body)
@@ -209,9 +270,8 @@ class _Replayer:
         url = build_webview_url(theirs, link, self.ovo.session.destination, state="conformance",
                                 registered=self.ovo.session.registered())
         codes = {"account_binding": (owner[-4:], SANDBOX_TEST_PIN), "account_unbinding": (owner[-4:],)}
-        assert self.ovo.complete_webview is not None
         try:
-            callback = parse_callback(self.ovo.complete_webview(url, *codes.get(api, (SANDBOX_TEST_PIN,))))
+            callback = parse_callback(self.sandbox.complete_webview(url, *codes.get(api, (SANDBOX_TEST_PIN,))))
         except OvoNbError:
             return  # the webview refused: later calls show it as differences
         self.codes.append((callback.auth_code, owner))
@@ -227,13 +287,80 @@ class _Replayer:
 
 
 def conformance(log: CallLog, run_id: str, ovo: Ovo) -> ConformanceReport:
-    """Replay run ``run_id`` of ``log`` against the sandbox behind ``ovo``, and compare call by call."""
+    """Replay run ``run_id`` of ``log`` against the sandbox behind ``ovo``, and compare call by call.
+
+    A run that resumed a flow begun in an earlier run (against stage a webview step ends one run and the
+    callback starts the next) is replayed after the runs it continues, found in the log by the tokens and
+    references its requests carry back."""
     log.require_run(run_id)
+    runs = _runs_needed(log, run_id)
     replayer = _Replayer(ovo)
-    report = ConformanceReport(run_id)
-    for recorded in log.calls(run_id, reveal=True):
-        replayed = replayer.send(recorded, f"conformance of {run_id}: call {recorded.id}")
-        report.calls.append(CallComparison(log.get(recorded.id), replayed and ovo.client.call_log.get(replayed.id),
-                                           _compare(recorded, replayed)))
+    report = ConformanceReport(run_id, runs=tuple(runs))
+    for run in runs:
+        for recorded in log.calls(run, reveal=True):
+            replayed = replayer.send(recorded, f"conformance of {run}: call {recorded.id}")
+            report.calls.append(CallComparison(log.get(recorded.id), replayed and ovo.client.call_log.get(replayed.id),
+                                               _compare(recorded, replayed), _incomparable(recorded)))
     return report
 
+
+_CARRIED = ("partnerReferenceNo", "originalPartnerReferenceNo", "originalReferenceNo", "referenceNo")
+"""Request body fields naming a transaction: a later run that names one continues the run it began in."""
+
+
+def _handed_out(call: Call) -> set[str]:
+    """The values ``call``'s answer handed out (tokens, references) that later requests carry back."""
+    try:
+        answer = json.loads(call.response_body or "{}")
+    except ValueError:
+        return set()
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in HANDED_OUT and isinstance(item, str) and item:
+                    found.add(item)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(answer)
+    return found
+
+
+def _carried_back(call: Call) -> set[str]:
+    """What ``call``'s request carries that ties it to a flow: its bearer tokens and the transactions it names."""
+    found = {value.removeprefix("Bearer ").strip() for name, value in call.request_headers.items()
+             if name.lower() in ("authorization", "authorization-customer")}
+    try:
+        body = json.loads(call.request_body) if call.request_body.strip() else {}
+    except ValueError:
+        body = {}
+    if isinstance(body, dict):
+        found |= {str(body[key]) for key in _CARRIED if body.get(key)}
+    return {value for value in found if value}
+
+
+def _runs_needed(log: CallLog, run_id: str) -> list[str]:
+    """``run_id`` and, before it, every earlier run its flows began in (one that handed out a token its calls carry,
+    or named the same transaction), oldest first."""
+    wanted = [run_id]
+    first = {run_id: log.calls(run_id, reveal=True)}
+    earlier = [c for c in log.calls(all_runs=True, reveal=True) if c.id < first[run_id][0].id] if first[run_id] else []
+    while True:
+        chosen = [c for run in wanted for c in first.setdefault(run, log.calls(run, reveal=True))]
+        missing = set().union(*(_carried_back(c) for c in chosen)) - set().union(*(_handed_out(c) for c in chosen))
+        more = {c.run_id for c in earlier if c.run_id not in wanted and (_handed_out(c) | _carried_back(c)) & missing}
+        if not more:
+            return sorted(wanted, key=lambda run: first[run][0].id if first[run] else 0)
+        wanted += sorted(more)
+@contextlib.contextmanager
+def fresh_sandbox(sandbox_state: str | Path = ":memory:") -> Iterator[Ovo]:
+    """A sandbox in this process to replay against, its client state (call log, vault, ledger) in a
+    throw-away folder, and nothing taken from ``OVO_NB_*`` variables: they describe the recorded profile."""
+    with tempfile.TemporaryDirectory(prefix="ovo-nb-conformance-") as state:
+        profile = dataclasses.replace(load_profile("sandbox", env={}), base_url=IN_PROCESS_URL, state_dir=Path(state))
+        with Ovo.open(profile, sandbox_state=sandbox_state) as ovo:
+            yield ovo

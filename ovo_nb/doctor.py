@@ -1,28 +1,35 @@
 """The signature doctor: check a profile before the first call, explain a failed one after.
 
 "Signature Failed" is the commonest integration failure, and OVO's answer says nothing
-more. :func:`check_profile` catches what can be caught before calling (keys, formats,
-clock skew, callback URLs); :func:`explain_call` rebuilds exactly what a logged request
+more. :func:`check_profile` checks what can be checked here (keys, formats, callback URLs)
+and then proves the credentials against the profile's server: a B2B token request (client id,
+private key, clock) and a symmetric call that can only be answered "not found" when the client
+secret and merchant id are right. :func:`explain_call` rebuilds exactly what a logged request
 signed and lists the usual mistakes that apply to it.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
+import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
 from . import signing
 from .calllog import Call, CallLog, mask_token
+from .client import OvoClient
 from .config import Profile
-from .errors import OvoNbError, ValidationError
+from .errors import AuthenticationError, NotFoundError, OvoApiError, OvoConnectionError, OvoNbError, ValidationError
 from .keys import PKCS1_FILE, X509_FILE, fingerprint, load_public_key, validate_callback_url
 from .snap import JAKARTA, TIMESTAMP_WINDOW, SignatureKind, match_endpoint, parse_timestamp
 
-__all__ = ["Check", "Explanation", "check_profile", "explain_call"]
+__all__ = ["Check", "Explanation", "check_profile", "explain_call", "prove_credentials"]
 
 EXPECTED_TOKEN = {
     "b2b_token": "none",
@@ -38,12 +45,22 @@ EXPECTED_TOKEN = {
 
 @dataclass(frozen=True)
 class Check:
-    """One check of a profile: passed or not, what was found, and what to do."""
+    """One check of a profile: passed or not (or not checked at all), what was found, and what to do."""
 
     name: str
     ok: bool
     detail: str
     fix: str = ""
+    checked: bool = True
+    """False when the check could not run (the server was not reached): never a pass."""
+
+    @property
+    def label(self) -> str:
+        return "SKIP" if not self.checked else ("ok  " if self.ok else "FAIL")
+
+
+def _not_checked(names: tuple[str, ...], why: str) -> list[Check]:
+    return [Check(name, False, f"not checked: {why}", checked=False) for name in names]
 
 
 def _skew_check(profile: Profile, transport: httpx.BaseTransport | None) -> Check:
@@ -51,8 +68,8 @@ def _skew_check(profile: Profile, transport: httpx.BaseTransport | None) -> Chec
         with httpx.Client(transport=transport, timeout=10) as http:
             response = http.get(profile.base_url.rstrip("/") + "/")
     except httpx.HTTPError as exc:
-        return Check("clock skew", False, f"{profile.base_url} did not answer ({type(exc).__name__})",
-                     "check the base URL and the network (or the IP whitelist)")
+        return Check("clock skew", False, f"not checked: {profile.base_url} did not answer ({type(exc).__name__})",
+                     checked=False)
     server: datetime | None = None
     if response.headers.get("X-TIMESTAMP"):
         server = parse_timestamp(response.headers["X-TIMESTAMP"])
@@ -62,21 +79,46 @@ def _skew_check(profile: Profile, transport: httpx.BaseTransport | None) -> Chec
         return Check("clock skew", True, "the server sent no Date header; skew not measured")
     skew = (datetime.now(JAKARTA) - server).total_seconds()
     ok = abs(skew) < TIMESTAMP_WINDOW.total_seconds() / 2
+    if not ok and profile.is_sandbox:  # the sandbox's business time, moved on purpose: not this machine's clock
+        return Check("clock skew", True, f"the sandbox's business time is {-skew:+.0f} s from this machine's (moved "
+                                         "with `ovo-nb trigger clock`?); at OVO, its clock is what counts")
     return Check("clock skew", ok, f"local clock is {skew:+.1f} s from the server's",
                  "" if ok else "sync this machine's clock (NTP): X-TIMESTAMP must be within 5 minutes of OVO's")
 
 
-def check_profile(profile: Profile, *, transport: httpx.BaseTransport | None = None) -> list[Check]:
-    """Everything that can be checked before the first real call."""
-    checks = [Check("credentials", True, f"client id {profile.client_id}, secret {profile.masked_secret}, "
-                                         f"merchant {profile.merchant_id}")]
+def _credentials_check(profile: Profile) -> Check:
+    """The client id, secret and merchant id, each with where it came from; a secret issued for another client id
+    than the one in use (two sources mixed) is named."""
+    origin = {name: profile.source(name) for name in ("client_id", "client_secret", "merchant_id")}
+    detail = (f"client id {profile.client_id} ({origin['client_id']}), secret {profile.masked_secret} "
+              f"({origin['client_secret']}), merchant {profile.merchant_id} ({origin['merchant_id']})")
+    secret_file = Path(origin["client_secret"])
+    if secret_file.name == "credentials.toml" and origin["client_id"] != origin["client_secret"]:
+        try:
+            issued_for = tomllib.loads(secret_file.read_text()).get("client_id", "")
+        except (OSError, tomllib.TOMLDecodeError):
+            issued_for = ""
+        if issued_for and issued_for != profile.client_id:
+            return Check("credentials", False, f"{detail}: the secret was issued for {issued_for}, not "
+                                               f"{profile.client_id}",
+                         f"use one pair: the client id and secret OVO sent together (remove client_id from "
+                         f"{origin['client_id']}, or decrypt that client's files)")
+    return Check("credentials", True, detail)
+
+
+def check_profile(profile: Profile, *, transport: httpx.BaseTransport | None = None,
+                  offline: bool = False) -> list[Check]:
+    """The local checks (keys, both public formats, callback URLs) and, unless ``offline``, the clock skew
+    and the credentials proven against the profile's server (:func:`prove_credentials`)."""
+    checks = [_credentials_check(profile)]
     try:
         key = profile.private_key
         checks.append(Check("private key", True, f"{profile.private_key_path} loads: RSA {key.key_size}, "
                                                  f"{fingerprint(key)}"))
     except OvoNbError as exc:
-        checks.append(Check("private key", False, str(exc), "run notebooks/01_key_setup.ipynb, or set "
-                                                             "OVO_NB_PRIVATE_KEY_PATH and OVO_NB_KEY_PASSPHRASE"))
+        fix = f"run `ovo-nb run key_setup --profile {profile.name}`, or set OVO_NB_PRIVATE_KEY_PATH and " \
+              "OVO_NB_KEY_PASSPHRASE"
+        checks.append(Check("private key", False, str(exc), fix))
         key = None
     for name, label in ((X509_FILE, "X.509 (for sharing credentials)"), (PKCS1_FILE, "PKCS#1 (for signatures)")):
         path = profile.private_key_path.parent / name
@@ -98,8 +140,105 @@ def check_profile(profile: Profile, *, transport: httpx.BaseTransport | None = N
         text = signing.token_string_to_sign(profile.client_id, "2026-01-01T00:00:00.000+07:00")
         ok = signing.verify_rsa_sha256(key.public_key(), text, signing.sign_rsa_sha256(key, text))
         checks.append(Check("signature self-test", ok, "SHA256withRSA signs and verifies"))
-    checks.append(_skew_check(profile, transport))
+    if not offline:
+        checks.append(_skew_check(profile, transport))
+        checks += prove_credentials(profile, transport=transport) if key is not None else _not_checked(
+            _SERVER_CHECKS, "no private key to sign with")
     return checks
+
+
+_SERVER_CHECKS = ("network", "client id", "private key at OVO", "clock at OVO", "client secret", "merchant id")
+
+
+def _refused_token(exc: AuthenticationError, profile: Profile) -> list[Check]:
+    """What a refused B2B token request says about the client id, the key and the clock."""
+    said = f"{exc.response_code} {exc.response_message}"
+    reason = exc.response_message.lower()
+    if "client" in reason or "partner" in reason:
+        return [Check("network", True, f"{profile.base_url} answers"),
+                Check("client id", False, f"OVO does not know {profile.client_id} ({said})",
+                      f"use the client id OVO sent for {profile.name} (stage and production differ); this one came "
+                      f"from {profile.source('client_id')}"),
+                *_not_checked(_SERVER_CHECKS[2:], "the client id was refused")]
+    if "whitelist" in reason or " ip " in f" {reason} ":
+        return [Check("network", False, f"OVO refused this machine's address ({said})",
+                      "call from an address in the IP whitelist OVO registered"),
+                *_not_checked(_SERVER_CHECKS[1:], "this address was refused")]
+    if "timestamp" in reason or "time" in reason:
+        return [Check("network", True, f"{profile.base_url} answers"), Check("client id", True, profile.client_id),
+                Check("private key at OVO", False, "not checked: the timestamp was refused first", checked=False),
+                Check("clock at OVO", False, f"X-TIMESTAMP was refused ({said})",
+                      "sync this machine's clock (NTP) and send Jakarta time (+07:00)"),
+                *_not_checked(_SERVER_CHECKS[4:], "no B2B token")]
+    if "signature" in reason:
+        return [Check("network", True, f"{profile.base_url} answers"), Check("client id", True, profile.client_id),
+                Check("private key at OVO", False, f"OVO could not verify the signature made with "
+                                                   f"{profile.private_key_path} ({said})",
+                      "send OVO the PKCS#1 public key of this private key, or point private_key_path at the key "
+                      "whose public key OVO holds"),
+                Check("clock at OVO", True, "X-TIMESTAMP accepted"), *_not_checked(_SERVER_CHECKS[4:], "no B2B token")]
+    return [Check("network", True, f"{profile.base_url} answers"),
+            Check("client id", False, f"the B2B token request was refused ({said})", exc.hint),
+            *_not_checked(_SERVER_CHECKS[2:], "no B2B token")]
+
+
+def prove_credentials(profile: Profile, *, transport: httpx.BaseTransport | None = None) -> list[Check]:
+    """The profile's credentials against its server, each named: network, client id, private key, clock
+    (a B2B token request), client secret and merchant id (a refund of a partnerReferenceNo that cannot exist,
+    which a right secret and merchant id can only get answered "not found"; no money can move). Both calls
+    are kept in the profile's call log, as every call to OVO is."""
+    probe = f"DOCTOR-{secrets.token_hex(12)}"
+    with CallLog.open(profile.state_dir / "calls.sqlite") as log, \
+            OvoClient(profile, transport=transport, call_log=log, timeout=15) as client:
+        try:
+            token = client.b2b_token(scenario="doctor: B2B token").access_token
+        except OvoConnectionError as exc:
+            cause = re.search(r"\((.+)\)\. The request", str(exc))
+            return [Check("network", False, f"{profile.base_url} did not answer ({cause.group(1) if cause else exc})",
+                          "check the base URL, this machine's network and, for production, the IP whitelist"),
+                    *_not_checked(_SERVER_CHECKS[1:], "the server was not reached")]
+        except AuthenticationError as exc:
+            return _refused_token(exc, profile)
+        except OvoApiError as exc:
+            if "not SNAP JSON" in exc.response_message:
+                return [Check("network", False, f"{profile.base_url} does not answer as OVO does "
+                                                f"({exc.response_message.split('(', 1)[-1].rstrip(')')})",
+                              "check the base URL: it must be OVO's API host (or a sandbox's)"),
+                        *_not_checked(_SERVER_CHECKS[1:], "no OVO answered")]
+            return [Check("network", True, f"{profile.base_url} answers"),
+                    Check("client id", False, f"the B2B token request got {exc.response_code} "
+                                              f"{exc.response_message}", exc.hint),
+                    *_not_checked(_SERVER_CHECKS[2:], "no B2B token")]
+        checks = [Check("network", True, f"{profile.base_url} answers"),
+                  Check("client id", True, f"OVO knows {profile.client_id} (B2B token issued)"),
+                  Check("private key at OVO", True, "OVO verified the SHA256withRSA signature"),
+                  Check("clock at OVO", True, "X-TIMESTAMP accepted")]
+        body = client.refund_body(probe, f"{probe}-R", "1.00", reason="ovo-nb doctor: a payment that cannot exist")
+        try:
+            client.debit_refund(token, body, scenario="doctor: client secret and merchant id")
+        except NotFoundError as exc:
+            if exc.response_code.endswith("08"):
+                return [*checks, Check("client secret", True, "OVO verified the HMAC-SHA512 signature"),
+                        Check("merchant id", False, f"OVO does not know merchant {profile.merchant_id} for "
+                                                    f"{profile.client_id} ({exc.response_code} "
+                                                    f"{exc.response_message})",
+                              f"use the merchant id OVO sent for {profile.name}; this one came from "
+                              f"{profile.source('merchant_id')}")]
+            return [*checks, Check("client secret", True, "OVO verified the HMAC-SHA512 signature"),
+                    Check("merchant id", True, f"{profile.merchant_id}: OVO looked for the payment "
+                                               f"({exc.response_code} {exc.response_message}, as it must)")]
+        except AuthenticationError as exc:
+            return [*checks, Check("client secret", False, f"OVO refused the HMAC-SHA512 signature "
+                                                           f"({exc.response_code} {exc.response_message})",
+                                   f"use the client secret OVO sent for {profile.name} with {profile.client_id}; this "
+                                   f"one came from {profile.source('client_secret')}"),
+                    *_not_checked(_SERVER_CHECKS[5:], "the client secret was refused")]
+        except (OvoApiError, OvoConnectionError) as exc:
+            said = f"{exc.response_code} {exc.response_message}" if isinstance(exc, OvoApiError) else str(exc)
+            return [*checks, Check("client secret", False, f"the symmetric call got {said}", checked=False),
+                    *_not_checked(_SERVER_CHECKS[5:], "the symmetric call was not answered as expected")]
+        return [*checks, Check("client secret", False, f"a refund of {probe}, which cannot exist, was accepted",
+                               "tell OVO: this must never happen")]
 
 
 @dataclass(frozen=True)

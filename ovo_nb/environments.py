@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,12 +46,17 @@ class SandboxAdmin(Protocol):
 
     def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
                      pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
-                     pin_locked: bool = False) -> str:
-        """Create (or replace) an OVO account; returns its normalised phone."""
+                     pin_locked: bool = False, replace: bool = False) -> str:
+        """Create an OVO account; returns its normalised phone. An existing one is refused unless ``replace``
+        (then each balance change is an adjustment entry in her ledger)."""
         ...
 
     def customer(self, phone: str) -> dict[str, Any]:
         """A customer's balances, status and blocks."""
+        ...
+
+    def new_customer(self, *, name: str = "Test customer", cash: str = "1000000", points: str = "0") -> str:
+        """A fresh OVO account under a random phone no one has used: a script can run again and again."""
         ...
 
     def customer_ledger(self, phone: str) -> list[dict[str, Any]]:
@@ -99,15 +105,29 @@ class SandboxAdmin(Protocol):
         ...
 
 
+def _fresh_customer(admin: SandboxAdmin, name: str, cash: str, points: str) -> str:
+    """A random ``0812...`` number the sandbox does not know yet, made an account."""
+    for _ in range(20):
+        number = f"0812{secrets.randbelow(10**8):08d}"
+        try:
+            admin.customer(number)
+        except ValidationError:  # unknown: free to take
+            return admin.add_customer(number, name=name, cash=cash, points=points)
+    raise OvoNbError("The sandbox found no free phone number in 20 tries: it holds too many customers.")
+
+
 class _InProcessAdmin:
     def __init__(self, sandbox: Any) -> None:
         self._sandbox = sandbox
 
+    def new_customer(self, *, name: str = "Test customer", cash: str = "1000000", points: str = "0") -> str:
+        return _fresh_customer(self, name, cash, points)
+
     def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
                      pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
-                     pin_locked: bool = False) -> str:
+                     pin_locked: bool = False, replace: bool = False) -> str:
         number: str = self._sandbox.add_customer(phone, name=name, cash=cash, points=points, pin=pin, status=status,
-                                                 registered=registered, pin_locked=pin_locked)
+                                                 registered=registered, pin_locked=pin_locked, replace=replace)
         return number
 
     def customer(self, phone: str) -> dict[str, Any]:
@@ -172,6 +192,9 @@ class _HttpAdmin:
         self._base = f"{base_url.rstrip('/')}/_sandbox"
         self._http = httpx.Client(timeout=timeout)
 
+    def new_customer(self, *, name: str = "Test customer", cash: str = "1000000", points: str = "0") -> str:
+        return _fresh_customer(self, name, cash, points)
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None, *, ok: tuple[int, ...] = ()) -> Any:
         try:
             answer = self._http.request(method, f"{self._base}/{path}", json=body)
@@ -187,10 +210,10 @@ class _HttpAdmin:
 
     def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
                      pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
-                     pin_locked: bool = False) -> str:
+                     pin_locked: bool = False, replace: bool = False) -> str:
         view = self._call("POST", "customers", {"phone": phone, "name": name, "cash": cash, "points": points,
                                                 "pin": pin, "status": status, "registered": registered,
-                                                "pinLocked": pin_locked})
+                                                "pinLocked": pin_locked, "replace": replace})
         return str(view["phone"])
 
     def customer(self, phone: str) -> dict[str, Any]:

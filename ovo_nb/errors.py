@@ -6,14 +6,15 @@ message says what was wrong and what to do about it.
     OvoNbError
     ├── ValidationError      bad input caught before anything is sent or written
     ├── KeyFileError         a key file is missing, of the wrong kind, or locked
-    ├── StateFileError       a state file (call log, vault, ledger, sandbox) is not SQLite or is damaged
+    ├── StateFileError       a state file is damaged or a link, or its disk refused a write (read-only, full)
     ├── CredentialError      the credential pair from OVO cannot be decrypted or read
     ├── SignatureError       a signature cannot be made or read
     ├── OvoApiError          OVO answered with a non-success SNAP code (one subclass per HTTP family)
     ├── OvoConnectionError   no answer at all: timeout or dropped connection
     ├── CustomerMustRegister lookup says CAN_REGISTER
     ├── CustomerNotBound     no usable customer token
-    └── WebviewError         the webview callback is missing, malformed or a failure
+    ├── WebviewError         the webview callback is missing, malformed or a failure
+    └── NotebookSkipped      a notebook cannot run against this profile as asked (it says what to give)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidRequestError",
     "KeyFileError",
     "NotFoundError",
+    "NotebookSkipped",
     "OvoApiError",
     "OvoConnectionError",
     "OvoNbError",
@@ -61,7 +63,10 @@ class KeyFileError(OvoNbError):
 
 
 class StateFileError(OvoNbError):
-    """A state file is not an ovo-nb SQLite file, or is damaged; it was left untouched."""
+    """A state file (call log, vault, ledger, sandbox, keys) could not be used, and was left untouched.
+
+    It is not an ovo-nb SQLite file or is damaged, it is a symbolic link, or its disk refused a
+    write: a read-only folder or a full disk. The message says which and what to do."""
 
 
 class CredentialError(OvoNbError):
@@ -82,13 +87,16 @@ _CASE_HINTS: dict[tuple[int, str], str] = {
     (401, "auth code"): "the webview's authCode is unknown, used or expired (15 minutes): have the customer do the "
                         "webview step again",
     (401, "01"): "the B2B token is invalid or expired; get a new one with the B2B token API",
-    (401, "02"): "the customer token is invalid, expired or revoked; refresh it, or bind the customer again",
+    (401, "02"): "the customer token is invalid, expired or revoked; refresh it, or bind the customer again (if OVO "
+                 "answers 4030701 Account Already Linked, another binding of the phone is active: unbind it, or "
+                 "have the customer unlink you in the OVO app, first)",
     (401, "03"): "send the B2B token in Authorization",
     (401, "04"): "send the customer token in Authorization",
     (403, "00"): "the transaction or refund window expired; start a new transaction",
     (403, "01"): "OVO does not allow this for this partner or customer; see the reason in the message",
     (403, "02"): "the amount exceeds a limit; lower it",
-    (403, "11"): "too many wrong OTPs: the customer must wait 30 minutes",
+    (403, "11"): "OTPs are blocked for 30 minutes: five were requested, or five wrong ones typed, within 30 "
+                 "minutes (OVO's two OTP limits)",
     (403, "14"): "the customer's OVO balance is too low: ask them to top up in the OVO app",
     (403, "18"): "the customer's OVO account is inactive or closed",
     (404, "01"): "OVO has no such transaction: check the partnerReferenceNo",
@@ -104,7 +112,9 @@ class OvoApiError(OvoNbError):
     """OVO answered with a non-success SNAP code; carries the code, message and logged call id."""
 
     def __init__(self, response_code: str, response_message: str, http_status: int, *,
-                 call_id: int | None = None, body: dict[str, object] | None = None) -> None:
+                 call_id: int | None = None, body: dict[str, object] | None = None, local: bool = False) -> None:
+        self.local = local
+        """True when this library refused before sending (the code is the one OVO would answer), not OVO."""
         self.response_code = response_code
         self.response_message = response_message
         self.http_status = http_status
@@ -113,7 +123,13 @@ class OvoApiError(OvoNbError):
         case = (http_status, response_code[5:7]) if len(response_code) == 7 else (http_status, "")
         if case == (401, "00") and "auth code" in response_message.lower():
             case = (401, "auth code")  # not a signature problem: the customer's step must be done again
-        self.hint = _CASE_HINTS.get(case, "")
+        sandbox = self.body.get("_sandbox")
+        said = sandbox.get("hint") if isinstance(sandbox, dict) else None
+        self.sandbox_hint = said if isinstance(said, str) else ""
+        """The sandbox's own account of which rule refused (OVO gives none)."""
+        case_hint = _CASE_HINTS.get(case, "")
+        self.hint = "; the sandbox says: ".join(h for h in (case_hint, self.sandbox_hint) if h)
+        """What to do about this code, and the sandbox's own account when it gave one."""
         text = f"{response_code} {response_message}"
         if self.hint:
             text += f": {self.hint}"
@@ -190,3 +206,11 @@ def api_error(response_code: str, response_message: str, http_status: int, *, ca
     if http_status == 403 and response_code.endswith("14"):
         family = InsufficientFundsError
     return family(response_code, response_message, http_status, call_id=call_id, body=body)
+
+
+class NotebookSkipped(OvoNbError):
+    """A notebook stops here because the profile lacks what it needs (a stage customer's phone, OVO's
+    files): not a failure and never a pass. ``ovo-nb run`` reports it as skipped, with the reason."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this line instead of a traceback
+        return [f"skipped: {self}"]

@@ -3,7 +3,8 @@
 BI's Devsite Testing wants a positive and a negative scenario for each of six APIs (twelve
 in all); OVO's Functionality Testing document wants, for each scenario, the request as the
 partner's backend logged it (request line, Host, every header, blank line, body) and the
-response. :func:`run_scenarios` executes a catalogue against the sandbox or stage, each
+response. :func:`run_scenarios` executes a catalogue against the sandbox (which plays the customer at every
+webview), each
 exchange in the call log under its scenario id, and checks the SNAP code against the
 expected one; the writers turn the logged calls into the evidence workbook and the devsite
 summary, with bearer tokens masked unless ``reveal=True`` is asked for explicitly.
@@ -14,15 +15,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
 
+from ._escape import html_page, html_table, xlsx_append, xlsx_set, xlsx_text
 from .calllog import Call
 from .config import load_profile
+from .environments import SandboxAdmin
 from .errors import OvoApiError, OvoNbError, ValidationError
 from .flows import Ovo
 from .snap import match_endpoint
@@ -66,18 +68,16 @@ class ScenarioResult:
 # --------------------------------------------------------------------------- the scenarios
 
 def _customer(ovo: Ovo, ctx: dict[str, Any], *, cash: str = "5000000") -> str:
-    """A bound customer for this evidence run (a fresh one in the sandbox)."""
+    """A bound customer for this evidence run."""
     if "phone" not in ctx:
-        if ovo.sandbox is not None:
-            phone = ovo.sandbox.add_customer("081500000000", name="Evidence", cash=cash)
-        else:
-            phone = str(ctx.get("stage_phone") or "")
-            if not phone:
-                raise ValidationError("Against stage, give the phone of a bound OVO stage account (stage_phone).")
-        if not ovo.is_bound(phone):
-            ovo.bind(phone)
-        ctx["phone"] = phone
+        ctx["phone"] = _sandbox(ovo).add_customer("081500000000", name="Evidence", cash=cash, replace=True)
+        ovo.bind(ctx["phone"])
     return str(ctx["phone"])
+
+
+def _sandbox(ovo: Ovo) -> SandboxAdmin:
+    assert ovo.sandbox is not None  # run_scenarios refuses any other
+    return ovo.sandbox
 
 
 def _paid(ovo: Ovo, ctx: dict[str, Any]) -> str:
@@ -87,13 +87,13 @@ def _paid(ovo: Ovo, ctx: dict[str, Any]) -> str:
 
 
 def _binding_positive(ovo: Ovo, ctx: dict[str, Any]) -> None:
-    phone = ovo.sandbox.add_customer("081600000001", cash="100000") if ovo.sandbox else ctx["stage_phone"]
+    phone = _sandbox(ovo).add_customer("081600000001", cash="100000", replace=True)
     ovo.lookup(phone)
     ovo.client.account_binding(phone, ovo.ledger.new_reference("BIND"))
 
 
 def _binding_bad_signature(ovo: Ovo, ctx: dict[str, Any]) -> None:
-    phone = ovo.sandbox.add_customer("081600000002", cash="100000") if ovo.sandbox else ctx["stage_phone"]
+    phone = _sandbox(ovo).add_customer("081600000002", cash="100000", replace=True)
     ovo.lookup(phone)
     request = ovo.client.builder.build("account_binding", {"partnerReferenceNo": ovo.ledger.new_reference("BIND"),
                                                            "phoneNo": phone, "merchantId": ovo.profile.merchant_id})
@@ -102,7 +102,7 @@ def _binding_bad_signature(ovo: Ovo, ctx: dict[str, Any]) -> None:
 
 
 def _unbinding_positive(ovo: Ovo, ctx: dict[str, Any]) -> None:
-    phone = ovo.sandbox.add_customer("081600000003", cash="100000") if ovo.sandbox else ctx["stage_phone"]
+    phone = _sandbox(ovo).add_customer("081600000003", cash="100000", replace=True)
     ovo.bind(phone)
     ovo.unbind(phone)
 
@@ -250,9 +250,20 @@ def evidence_session(folder: str | Path, profile: str = "sandbox") -> Ovo:
     return Ovo.open(resolved, sandbox_state=":memory:" if resolved.is_sandbox else None)
 
 
-def run_scenarios(ovo: Ovo, chosen: Iterable[Scenario], *, stage_phone: str = "") -> list[ScenarioResult]:
-    """Run each scenario under its id in the call log; the evidence call is the scenario's last call."""
-    ctx: dict[str, Any] = {"stage_phone": stage_phone}
+SANDBOX_ONLY = (
+    "BI's scenarios bind, pay and unbind customers through OVO's webview at every step, which against {profile} "
+    "needs a person at each one: they run against the sandbox. For OVO's functional test sheet, your {profile} "
+    "backend log is the evidence: `ovo-nb calls --profile {profile}`, and as_http() of those calls")
+"""Why the scenario run is the sandbox's alone."""
+
+
+def run_scenarios(ovo: Ovo, chosen: Iterable[Scenario]) -> list[ScenarioResult]:
+    """Run each scenario under its id in the call log; the evidence call is the scenario's last call.
+
+    The scenarios complete the customer's webview steps themselves, so ``ovo`` is a sandbox session."""
+    if ovo.sandbox is None:
+        raise ValidationError(SANDBOX_ONLY.format(profile=ovo.profile.name) + ".")
+    ctx: dict[str, Any] = {}
     results = []
     log = ovo.client.call_log
     for scenario in chosen:
@@ -296,21 +307,26 @@ def write_scenario_results(results: list[ScenarioResult], folder: str | Path) ->
 
 def _devsite_workbook(table: pd.DataFrame, where: str, path: Path) -> None:
     """One sheet: a bold, frozen header, filters, widths that fit, PASS green and FAIL red."""
+    from openpyxl import Workbook
     from openpyxl.styles import Font
 
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        table.to_excel(writer, index=False, sheet_name="Devsite summary")
-        sheet = writer.sheets["Devsite summary"]
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for column in sheet.columns:
-            longest = max(len(str(cell.value or "")) for cell in column)
-            sheet.column_dimensions[column[0].column_letter].width = min(max(longest + 2, 10), 70)
-        for cell in sheet["F"][1:]:
-            cell.font = Font(bold=True, color="176B2C" if cell.value == "PASS" else "9B1C1C")
-        sheet.freeze_panes = "A2"
-        sheet.auto_filter.ref = sheet.dimensions
-        writer.book.properties.description = f"BI devsite scenarios against {where}"
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Devsite summary"
+    xlsx_append(sheet, table.columns)
+    for row in table.itertuples(index=False):
+        xlsx_append(sheet, row)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for column in sheet.columns:
+        longest = max(len(str(cell.value or "")) for cell in column)
+        sheet.column_dimensions[column[0].column_letter].width = min(max(longest + 2, 10), 70)
+    for cell in sheet["F"][1:]:
+        cell.font = Font(bold=True, color="176B2C" if cell.value == "PASS" else "9B1C1C")
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = sheet.dimensions
+    book.properties.description = xlsx_text(f"BI devsite scenarios against {where}")
+    book.save(path)
 
 
 def as_http(call: Call) -> str:
@@ -359,19 +375,19 @@ def write_evidence_workbook(results: list[ScenarioResult], ovo: Ovo, path: str |
     book = Workbook()
     notes = book.active
     notes.title = "Read me"
-    notes.append(["OVO BI SNAP functional test evidence"])
+    xlsx_append(notes, ["OVO BI SNAP functional test evidence"])
     notes["A1"].font = Font(bold=True, size=14)
-    notes.append(["Bearer tokens", "shown in full (explicit reveal)" if reveal else
-                  "masked to a prefix and a fingerprint; re-run with reveal=True for full headers"])
-    notes.append(["Scenarios", f"{sum(r.passed for r in results)} of {len(results)} as expected"])
+    xlsx_append(notes, ["Bearer tokens", "shown in full (explicit reveal)" if reveal else
+                        "masked to a prefix and a fingerprint; re-run with reveal=True for full headers"])
+    xlsx_append(notes, ["Scenarios", f"{sum(r.passed for r in results)} of {len(results)} as expected"])
     for group in dict.fromkeys(API_GROUPS[r.scenario.api] for r in results):
         sheet = book.create_sheet(group[:31])
         columns = ["No", "Scenario", "Expected", "Request", "Response", "Result"]
-        sheet.append(columns)
+        xlsx_append(sheet, columns)
         for row in rows:
             if row["API"] == group:
-                sheet.append([row[c] if c != "Scenario" else f"{row['Scenario ID']}: {row['Scenario']}"
-                              for c in columns])
+                xlsx_append(sheet, [row[c] if c != "Scenario" else f"{row['Scenario ID']}: {row['Scenario']}"
+                                    for c in columns])
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for letter, width in zip("ABCDEF", (5, 40, 11, 90, 60, 8), strict=True):
@@ -403,12 +419,21 @@ def fill_template(results: list[ScenarioResult], ovo: Ovo, template: str | Path,
         if place.get("sheet") not in book.sheetnames:
             raise ValidationError(f"The template has no sheet {place.get('sheet')!r}; sheets: {book.sheetnames}.")
         sheet = book[place["sheet"]]
-        sheet[place["request"]].value = by_id[scenario_id]["Request"]
-        sheet[place["response"]].value = by_id[scenario_id]["Response"]
+        xlsx_set(sheet[place["request"]], by_id[scenario_id]["Request"])
+        xlsx_set(sheet[place["response"]], by_id[scenario_id]["Response"])
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     book.save(output)
     return output
+
+
+DEVSITE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>BI devsite summary</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}table{border-collapse:collapse}
+td,th{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;vertical-align:top}th{background:#f2f0f7}</style>
+</head><body><h1>BI devsite scenarios</h1><p>Environment: <strong>{{ where }}</strong>.
+{{ passed }} of {{ total }} scenarios answered the expected SNAP code.</p>
+{{ table }}<p>Generated by ovo-nb from the call log.</p></body></html>"""
+"""The devsite summary page: the environment and every scenario cell escaped by the template and the Styler."""
 
 
 def write_devsite_report(results: list[ScenarioResult], folder: str | Path, *,
@@ -428,16 +453,11 @@ def write_devsite_report(results: list[ScenarioResult], folder: str | Path, *,
                            "Note": r.error} for r in results])
     xlsx = folder / "devsite_summary.xlsx"
     _devsite_workbook(table, where, xlsx)
-    passed = int((table["Result"] == "PASS").sum())
-    styled = (table.style.hide(axis="index")
-              .map(lambda v: f"color:{'#176b2c' if v == 'PASS' else '#9b1c1c'};font-weight:600", subset=["Result"])
-              .set_properties(subset=["Time", "Scenario ID", "Expected", "Actual"], **{"white-space": "nowrap"}))
+    styled = html_table(table, style=lambda styler: styler.map(
+        lambda v: f"color:{'#176b2c' if v == 'PASS' else '#9b1c1c'};font-weight:600", subset=["Result"])
+        .set_properties(subset=["Time", "Scenario ID", "Expected", "Actual"], **{"white-space": "nowrap"}))
     html = folder / "devsite_summary.html"
-    html.write_text(f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>BI devsite summary</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;vertical-align:top}}th{{background:#f2f0f7}}</style>
-</head><body><h1>BI devsite scenarios</h1><p>Environment: <strong>{escape(where)}</strong>.
-{passed} of {len(table)} scenarios answered the expected SNAP code.</p>
-{styled.to_html()}<p>{escape("Generated by ovo-nb from the call log.")}</p></body></html>""")
+    html.write_text(html_page(DEVSITE_PAGE, where=where, passed=int((table["Result"] == "PASS").sum()),
+                              total=len(table), table=styled), encoding="utf-8")
     return {"devsite_summary.xlsx": xlsx, "devsite_summary.html": html}
 

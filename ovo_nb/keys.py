@@ -15,6 +15,7 @@ The path from "we signed with OVO" to a client id and secret:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -34,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padd
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from ._files import ensure_private_dir, ovo_nb_home, write_private_file
+from ._files import ensure_private_dir, ovo_nb_home, read_private_file, write_private_file, write_public_file
 from .errors import CredentialError, KeyFileError, ValidationError
 from .snap import JAKARTA, format_amount, parse_amount
 
@@ -111,7 +112,10 @@ def save_private_key(
 
 
 def _read_source(source: str | Path | bytes, what: str) -> tuple[bytes, str]:
-    """Bytes of a key given as a path or as PEM/DER content, plus a label for messages."""
+    """Bytes of a key given as a path or as PEM/DER content, plus a label for messages.
+
+    A private key file is read as every secret file is (never through a link, tightened to 0600).
+    """
     if isinstance(source, bytes):
         return source, what
     text = str(source)
@@ -119,7 +123,7 @@ def _read_source(source: str | Path | bytes, what: str) -> tuple[bytes, str]:
         return text.encode(), what
     path = Path(text).expanduser()
     try:
-        return path.read_bytes(), str(path)
+        return (read_private_file(path) if what == "private key" else path.read_bytes()), str(path)
     except FileNotFoundError:
         raise KeyFileError(f"{what} file {path} does not exist; check the path.") from None
     except IsADirectoryError:
@@ -229,8 +233,8 @@ def resolve_passphrase(folder: str | Path, environment: str) -> str:
             "production keys never keep their passphrase on disk."
         )
     path = Path(folder) / PASSPHRASE_FILE
-    if path.exists():
-        return path.read_text().strip()
+    with contextlib.suppress(FileNotFoundError):
+        return read_private_file(path).decode().strip()
     passphrase = secrets.token_urlsafe(32)
     write_private_file(path, passphrase.encode() + b"\n")
     return passphrase
@@ -275,8 +279,8 @@ def prepare_partner_keys(
     else:
         key = load_private_key(private_path, secret)
     x509_path, pkcs1_path = folder / X509_FILE, folder / PKCS1_FILE
-    x509_path.write_text(public_key_pem(key, "x509"))
-    pkcs1_path.write_text(public_key_pem(key, "pkcs1"))
+    write_public_file(x509_path, public_key_pem(key, "x509").encode())
+    write_public_file(pkcs1_path, public_key_pem(key, "pkcs1").encode())
     return PartnerKeys(folder, private_path, x509_path, pkcs1_path, fingerprint(key), key.key_size, created, key)
 
 
@@ -402,8 +406,11 @@ def build_credential_request(
     if isinstance(callback_urls, str) or isinstance(ip_whitelist, str) or isinstance(error_redirect_urls, str):
         raise ValidationError("Give callback URLs, error-redirect URLs and IP entries as lists, not one string.")
     callbacks = _unique(validate_callback_url(u) for u in callback_urls)
-    if not callbacks:
-        raise ValidationError("Give at least one callback URL; OVO redirects only to registered URLs.")
+    no_name = "" if partner_name.strip() else (
+        "Give partner_name: your company's name as OVO knows it (OVO files the request under it).")
+    if not callbacks:  # with the name when both are missing: a bare project learns both in one run
+        raise ValidationError(
+            f"Give at least one callback URL; OVO redirects only to registered URLs. {no_name}".strip())
     error_urls = _unique(validate_callback_url(u) for u in error_redirect_urls)
     ips = _unique(validate_ip_entry(ip) for ip in ip_whitelist)
     limit = None if daily_refund_limit in (None, "") else parse_amount(daily_refund_limit)
@@ -417,6 +424,8 @@ def build_credential_request(
             )
     else:
         ips, limit = (), None
+    if no_name:
+        raise ValidationError(no_name)
     return CredentialRequest(
         environment=environment,  # type: ignore[arg-type]
         public_key_x509=public_key_pem(key, "x509"),
@@ -663,10 +672,10 @@ def decrypt_key_bin(key_bin_enc: bytes, private_key: rsa.RSAPrivateKey) -> bytes
         )
     try:
         return private_key.decrypt(key_bin_enc, asymmetric_padding.PKCS1v15())
-    except ValueError:
+    except ValueError:  # a block larger than this key's modulus; any other wrong key decrypts to noise instead
         raise CredentialError(
-            f"key.bin.enc does not decrypt with the private key {fingerprint(private_key)}: OVO encrypted it "
-            "to another public key. Compare this fingerprint with the key you sent OVO."
+            f"key.bin.enc does not decrypt: OVO encrypted it to another public key (this private key is "
+            f"{fingerprint(private_key)}; compare it with the key you sent OVO)."
         ) from None
 
 

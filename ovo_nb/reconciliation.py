@@ -57,6 +57,7 @@ from ._recon_sql import (
     extras_sql,
     frame_sql,
     fresh_name,
+    inert_text,
     kinds_sql,
     kref,
     match_sql,
@@ -583,9 +584,12 @@ class Reconciliation:
 
     def export(self, name: str, path: str | Path, kind: str = "parquet") -> Path:
         """Write one category's rows (IDR as exact text) straight from the engine to CSV or Parquet."""
-        idr = {side: (f"CASE WHEN {side}_sen < 0 THEN '-' ELSE '' END || CAST(abs({side}_sen) // 100 AS STRING) || '.' "
+        rupiah = {side: self.engine.dialect.whole_division(f"abs({side}_sen)", "100") for side in ("partner", "ovo")}
+        idr = {side: (f"CASE WHEN {side}_sen < 0 THEN '-' ELSE '' END || CAST({rupiah[side]} AS STRING) || '.' "
                       f"|| lpad(CAST(abs({side}_sen) % 100 AS STRING), 2, '0')") for side in ("partner", "ovo")}
         columns = [c for c in OUT if c not in ("key", "payment_key", "partner_sen", "ovo_sen")]
+        if kind == "csv":  # text from the input files, opened in a spreadsheet: never a formula
+            columns = [f"{inert_text(c)} AS {c}" for c in columns]
         sql = (f"SELECT {', '.join(columns)}, {idr['partner']} AS partner_idr, {idr['ovo']} AS ovo_idr, "
                f"partner_sen - ovo_sen AS difference_sen FROM {self.view} "
                f"WHERE category_rank = {self._code(name)} ORDER BY position")

@@ -7,19 +7,26 @@ category over Excel's 1,048,576 rows a sheet goes to Parquet and CSV files besid
 streamed from the engine, and the Summary says so. The HTML is one self-contained file (no
 scripts, no network) that fits a 1280 px screen, its tables scrolling inside themselves, with an
 inline SVG chart of daily totals per category. CSVs carry a byte-order mark so Excel reads non-ASCII names.
+
+Every cell comes from files nobody here controls, so every format goes through ``ovo_nb._escape``:
+the page escapes them, and a reference like ``=HYPERLINK(...)`` is text in the CSVs and the workbook.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ._escape import html_page, html_table, trusted, write_csv, xlsx_append
 from .errors import ValidationError
 from .reconciliation import CATEGORY_TITLES, Reconciliation
+
+if TYPE_CHECKING:
+    from markupsafe import Markup
 
 __all__ = ["FORMATS", "TABLE_STYLE", "counts_html", "open_rows", "rows_html", "write_ledger_export",
            "write_reconciliation", "zip_files"]
@@ -57,7 +64,7 @@ def write_reconciliation(result: Reconciliation, folder: str | Path,
             if result.size(name) > IN_MEMORY_ROWS:
                 result.export(name, path, "csv")
             else:
-                readable(result.for_display(name)).to_csv(path, index=False, encoding="utf-8-sig")
+                write_csv(readable(result.for_display(name)), path)
             written[f"{name}.csv"] = path
     if "xlsx" in chosen:
         written["reconciliation.xlsx"] = _xlsx(result, folder / "reconciliation.xlsx")
@@ -113,17 +120,17 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
     book = Workbook()
     summary = book.active
     summary.title = "Summary"
-    summary.append(["OVO reconciliation", ""])
+    xlsx_append(summary, ["OVO reconciliation", ""])
     summary["A1"].font = Font(bold=True, size=14)
     for label, value in _summary_rows(result):
-        summary.append([label, float(value) if isinstance(value, Decimal) else value])
+        xlsx_append(summary, [label, float(value) if isinstance(value, Decimal) else value])
         if isinstance(value, Decimal):
             summary.cell(summary.max_row, 2).number_format = IDR_FORMAT
-    summary.append([])
-    summary.append(["Totals per category (IDR)", "record type", "partner", "OVO"])
+    xlsx_append(summary, [])
+    xlsx_append(summary, ["Totals per category (IDR)", "record type", "partner", "OVO"])
     header_row = summary.max_row
     for (category, kind), values in result.totals().iterrows():
-        summary.append([CATEGORY_TITLES[str(category)], kind, values["partner_idr"], values["ovo_idr"]])
+        xlsx_append(summary, [CATEGORY_TITLES[str(category)], kind, values["partner_idr"], values["ovo_idr"]])
         for column in (3, 4):
             summary.cell(summary.max_row, column).number_format = IDR_FORMAT
     for cell in summary[header_row]:
@@ -138,13 +145,13 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
         if size > EXCEL_ROWS:  # Excel cannot hold it: the rows go beside the workbook
             files = [result.export(name, path.with_name(f"{name}.{kind}"), kind).name for kind in ("parquet", "csv")]
             note = f"{size:,} rows: more than a sheet holds; they are in {' and '.join(files)} beside this workbook."
-            sheet.append([note])
-            summary.append([f"{CATEGORY_TITLES[name]} rows", note])
+            xlsx_append(sheet, [note])
+            xlsx_append(summary, [f"{CATEGORY_TITLES[name]} rows", note])
             continue
         frame = with_totals(readable(result.for_display(name)))
-        sheet.append(list(frame.columns))
+        xlsx_append(sheet, frame.columns)
         for row in frame.itertuples(index=False):
-            sheet.append(list(row))
+            xlsx_append(sheet, row)
         for cell in sheet[1]:
             cell.font, cell.fill = Font(bold=True), header_fill
             cell.alignment = Alignment(vertical="center")
@@ -164,17 +171,13 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
     return path
 
 
-def _styled(frame: pd.DataFrame, classes: str = "data") -> str:
-    """A table that scrolls inside its box, amounts right-aligned with thousands separators, every
-    value HTML-escaped (references and names come from the partner's and OVO's files)."""
+def _styled(frame: pd.DataFrame, classes: str = "data") -> Markup:
+    """A table that scrolls inside its box, amounts right-aligned with thousands separators."""
     idr = [c for c in frame.columns if c in AMOUNT_TITLES or str(c).endswith("_idr")]
-    styler = frame.style.format(escape="html", na_rep="").hide(axis="index")
-    if idr:  # only these columns: a second format() over every column would drop the escaping of the others
-        styler = (styler.format(lambda v: f"{v:,.2f}" if isinstance(v, (Decimal, int, float)) else escape(str(v)),
-                                subset=idr, na_rep="")
-                  .set_properties(subset=idr, **{"text-align": "right"}))
-    table = styler.set_table_attributes(f'class="{classes}"').to_html()
-    return f'<div class="scroll">{table}</div>'
+    table = html_table(frame, {c: lambda v: f"{v:,.2f}" if isinstance(v, (Decimal, int, float)) else v for c in idr},
+                       style=lambda styler: styler.set_properties(subset=idr, **{"text-align": "right"})
+                       .set_table_attributes(f'class="{classes}"'))
+    return trusted(f'<div class="scroll">{table}</div>')
 
 
 TABLE_STYLE = """.scroll{overflow-x:auto;max-width:100%}
@@ -183,9 +186,10 @@ table.data td,table.data th{border:1px solid #d8d2e6;padding:3px 8px;text-align:
 table.data th{background:#f2f0f7}table.data td{white-space:nowrap}
 table.data:not(.counts) td:last-child{white-space:normal;min-width:22rem}"""
 """The look of every table below, in the HTML report and on finance's page."""
+SHOWN_ROWS = 500
 
 
-def counts_html(result: Reconciliation) -> str:
+def counts_html(result: Reconciliation) -> Markup:
     """Rows and IDR per category, both sides, as an escaped table."""
     counts = result.counts()
     totals = result.totals().groupby(level="category", sort=False).sum()
@@ -194,14 +198,46 @@ def counts_html(result: Reconciliation) -> str:
     return _styled(frame, "data counts")
 
 
-def rows_html(result: Reconciliation, name: str, limit: int = 500) -> str:
+def rows_html(result: Reconciliation, name: str, limit: int = SHOWN_ROWS) -> Markup:
     """One category's first ``limit`` rows as people read them, with their totals, escaped."""
     size = result.size(name)
     if size == 0:
-        return "<p>No rows.</p>"
-    frame = result.for_display(name, limit=limit)
-    shown = _styled(with_totals(readable(frame)))
-    return shown + (f"<p>The first {limit:,} of {size:,} rows: the CSV has them all.</p>" if size > limit else "")
+        return trusted("<p>No rows.</p>")
+    table = _styled(with_totals(readable(result.for_display(name, limit=limit))))
+    return trusted(table + (f"<p>The first {limit:,} of {size:,} rows: the CSV has them all.</p>" if size > limit
+                            else ""))
+
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>OVO reconciliation</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;color:#1f1b2e;max-width:1248px}
+""" + TABLE_STYLE + """
+.ok{color:#176b2c}.open{color:#9b1c1c}</style>
+</head><body><h1>OVO reconciliation{% if period %} {{ period }}{% endif %}</h1>
+<p>Generated {{ generated }}. <span class="ok">{{ matched }} matched</span>,
+<span class="open">{{ open }} to act on</span>.</p>
+<h2>Summary</h2>{{ summary }}<h2>Totals per category (IDR)</h2>{{ totals }}
+<h2>Daily totals</h2>{{ chart }}
+{%- for s in sections %}<h2 id="{{ s.name }}">{{ s.title }} ({{ "{:,}".format(s.size) }})</h2>{{ s.table }}
+{%- endfor %}</body></html>"""
+"""The reconciliation page: every value escaped by the template, tables by their Styler."""
+
+
+def _html(result: Reconciliation, path: Path) -> Path:
+    counts = result.counts()
+    sections = [{"name": name, "title": CATEGORY_TITLES[name], "size": int(counts[name]),
+                 "table": rows_html(result, name)} for name in result.categories
+                if name != "matched" and counts[name] > 0]
+    totals = result.totals().reset_index()
+    totals["category"] = totals["category"].map(CATEGORY_TITLES)
+    summary = pd.DataFrame([(label, value) for label, value in _summary_rows(result) if label],
+                           columns=["item", "value"])
+    summary["value"] = summary["value"].map(lambda v: f"{v:,.2f}" if isinstance(v, Decimal) else v)
+    page = html_page(PAGE, period=str(result.period) if result.period else "", generated=result.generated_at,
+                     matched=int(counts["matched"]), open=open_rows(result), summary=_styled(summary),
+                     totals=_styled(totals), chart=trusted(result.chart().svg()), sections=sections)
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 def zip_files(paths: Iterable[Path], target: str | Path) -> Path:
@@ -213,29 +249,6 @@ def zip_files(paths: Iterable[Path], target: str | Path) -> Path:
         for path in paths:
             bundle.write(path, arcname=Path(path).name)
     return target
-
-
-def _html(result: Reconciliation, path: Path) -> Path:
-    counts = result.counts()
-    sections = [f'<h2 id="{name}">{CATEGORY_TITLES[name]} ({int(counts[name]):,})</h2>{rows_html(result, name)}'
-                for name in result.categories if name != "matched" and counts[name] > 0]
-    totals = result.totals().reset_index()
-    totals["category"] = totals["category"].map(CATEGORY_TITLES)
-    summary = pd.DataFrame([(label, value) for label, value in _summary_rows(result) if label],
-                           columns=["item", "value"])
-    summary["value"] = summary["value"].map(lambda v: f"{v:,.2f}" if isinstance(v, Decimal) else v)
-    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>OVO reconciliation</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;color:#1f1b2e;max-width:1248px}}
-{TABLE_STYLE}
-.ok{{color:#176b2c}}.open{{color:#9b1c1c}}</style>
-</head><body><h1>OVO reconciliation{f" {escape(str(result.period))}" if result.period else ""}</h1>
-<p>Generated {escape(result.generated_at)}. <span class="ok">{int(counts['matched'])} matched</span>,
-<span class="open">{open_rows(result)} to act on</span>.</p>
-<h2>Summary</h2>{_styled(summary)}<h2>Totals per category (IDR)</h2>{_styled(totals)}
-<h2>Daily totals</h2>{result.chart().svg()}{''.join(sections)}</body></html>"""
-    path.write_text(page, encoding="utf-8")
-    return path
 
 
 def write_ledger_export(rows: pd.DataFrame, path: str | Path) -> Path:
@@ -252,9 +265,14 @@ def write_ledger_export(rows: pd.DataFrame, path: str | Path) -> Path:
         raise ValidationError(f"{target.parent} is not a folder: create it first (nothing was written).")
     frame = rows.astype(str)
     if kind == ".csv":
-        frame.to_csv(target, index=False, encoding="utf-8-sig")
+        write_csv(frame, target)
     elif kind == ".xlsx":
-        frame.to_excel(target, index=False)
+        from openpyxl import Workbook
+
+        book = Workbook()
+        for row in [frame.columns, *frame.itertuples(index=False)]:
+            xlsx_append(book.active, row)
+        book.save(target)
     else:
         frame.to_parquet(target, index=False)
     return target

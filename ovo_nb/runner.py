@@ -1,41 +1,53 @@
 """Run the notebooks headless with papermill, into ``outputs/<run-id>/``.
 
 Each notebook is executed in-process by ``papermill.execute_notebook`` with the kernel
-of the current environment, a per-cell timeout, and the project root as working
-directory. Notebooks learn where to put their artefacts from ``OVO_NB_RUN_DIR``.
+of the current environment, a per-cell timeout, and the folder the command ran in as working
+directory (relative paths in parameters mean what the user meant). The notebooks are the
+project's (:mod:`ovo_nb.project`); notebooks learn where to put their artefacts from ``OVO_NB_RUN_DIR``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
-from html import escape
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._files import RUN_DIR_ENV, RUN_ID_ENV, artefact_dir, project_root
-from .calllog import mask_msisdn, new_run_id
+from ._escape import html_page, write_csv
+from ._files import RUN_DIR_ENV, RUN_ID_ENV, artefact_dir
+from .calllog import mask_msisdn, new_run_id, redact_url
+from .config import default_profile, load_profile
 from .errors import OvoNbError
+from .outcome import NotebookOutcome
+from .project import Project, find_project
 from .views import code_meaning
 
-__all__ = ["RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir", "coerce_parameters",
-           "find_notebooks", "project_root", "run_notebooks", "write_junit"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["EXIT_CODES", "RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir",
+           "coerce_parameters", "find_notebooks", "resume_command", "run_notebooks", "write_junit"]
 
 CELL_TIMEOUT_SECONDS = 600
 KERNEL_NAME = "python3"
+PROFILE_ENV = "OVO_NB_PROFILE"
 
 
 def find_notebooks(names: Iterable[str] = (), folder: Path | None = None) -> list[Path]:
-    """The notebooks to run: all of ``notebooks/`` in order, or those matching ``names``.
+    """The notebooks to run: all of the project's notebooks folder in order, or those matching ``names``.
 
     A name matches a notebook by its file name, its stem, or its stem without the number
     prefix (``key_setup`` finds ``01_key_setup.ipynb``).
     """
-    folder = folder or project_root() / "notebooks"
+    folder = folder or find_project().notebooks
+    if not folder.is_dir():
+        raise OvoNbError(f"{folder} is missing: run `ovo-nb init` in the project again to restore the notebooks.")
     available = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith(("_", ".")))
     wanted = list(names)
     if not wanted:
@@ -50,15 +62,46 @@ def find_notebooks(names: Iterable[str] = (), folder: Path | None = None) -> lis
     return chosen
 
 
+EXIT_CODES = {"passed": 0, "failed": 1, "waiting": 3, "skipped": 4}
+"""``ovo-nb run``'s exit code by the run's state (2 is a usage error, before anything ran)."""
+_SEVERITY = ("passed", "skipped", "waiting", "failed")
+"""A run is as bad as its worst notebook."""
+_LABELS = {"passed": "PASS", "failed": "FAIL", "waiting": "WAIT", "skipped": "SKIP"}
+
+
 @dataclass(frozen=True)
 class NotebookResult:
-    """How one notebook ended."""
+    """How one notebook ended, and where its calls went."""
 
     notebook: str
     output: str
-    ok: bool
+    state: str
+    """``passed``, ``failed``, ``waiting`` (for a customer's webview step) or ``skipped``."""
     seconds: float
     error: str = ""
+    """Why it did not pass, in one line (the failing cell, the skip's reason, what is left to do)."""
+    profile: str = ""
+    """The profile its calls went to; empty when it called no server."""
+    base_url: str = ""
+    resume: str = ""
+    """For ``waiting``: the command that resumes it (phone numbers masked here; the terminal shows them)."""
+    webview_file: str = ""
+    """For ``waiting``: the 0600 file in the state folder holding the webview URL to open."""
+    resume_exact: str = field(default="", repr=False)
+    """The resume command as typed (phone numbers in full): for the terminal only, never written to outputs."""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "passed"
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self.state]
+
+    @property
+    def where(self) -> str:
+        """Where its calls went, in words."""
+        return f"{self.profile} ({self.base_url})" if self.profile else "no server (offline)"
 
 
 @dataclass(frozen=True)
@@ -68,10 +111,29 @@ class RunResult:
     run_id: str
     run_dir: Path
     notebooks: list[NotebookResult]
+    profile: str = ""
+    """The profile asked for (``-p profile``, ``--profile``, ``$OVO_NB_PROFILE``, the project's, else sandbox)."""
+    source: str = ""
+    """Which notebooks ran, in words."""
+
+    @property
+    def state(self) -> str:
+        return max((n.state for n in self.notebooks), key=_SEVERITY.index, default="passed")
 
     @property
     def ok(self) -> bool:
-        return all(n.ok for n in self.notebooks)
+        return self.state == "passed"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.state]
+
+    def tally(self) -> str:
+        """``5 of 7 notebooks passed, 1 waiting for a customer, 1 skipped``."""
+        counts = {state: sum(n.state == state for n in self.notebooks) for state in _SEVERITY}
+        words = {"failed": "failed", "waiting": "waiting for a customer", "skipped": "skipped"}
+        extra = [f"{counts[s]} {words[s]}" for s in ("failed", "waiting", "skipped") if counts[s]]
+        return ", ".join([f"{counts['passed']} of {len(self.notebooks)} notebooks passed", *extra])
 
 
 def coerce_parameters(raw: Mapping[str, str], notebooks: Iterable[Path]) -> dict[str, Any]:
@@ -114,16 +176,18 @@ def coerce_parameters(raw: Mapping[str, str], notebooks: Iterable[Path]) -> dict
     return out
 
 
-def _describe_failure(exc: BaseException) -> str:
-    """One line naming the failing cell, the error type and its message."""
+def _describe_failure(exc: BaseException) -> tuple[str, str]:
+    """The failure in one line (the failing cell, the error type and its message), and the error's type."""
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(exc, PapermillExecutionError):
-        return f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}"
+        if exc.ename == "NotebookSkipped":
+            return str(exc.evalue), exc.ename
+        return f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}", exc.ename
     text = f"{type(exc).__name__}: {exc}"
     if "Kernel died" in text or "DeadKernelError" in text:
-        return f"the kernel died (out of memory or a crash in native code): {text}"
-    return text
+        return f"the kernel died (out of memory or a crash in native code): {text}", type(exc).__name__
+    return text, type(exc).__name__
 
 
 def run_notebooks(
@@ -136,25 +200,33 @@ def run_notebooks(
     progress: bool | None = None,
     on_start: Callable[[Path], None] | None = None,
     jobs: int = 1,
+    project: Project | None = None,
+    profile: str | None = None,
 ) -> RunResult:
     """Execute notebooks with papermill into ``<output_root>/<run-id>/``; never raises for a notebook.
 
     ``parameters`` go to every notebook that declares them. A name no chosen notebook
     declares is refused up front (papermill alone would only warn). ``jobs`` above 1 runs that
     many notebooks at once, each in its own process and kernel; the outputs are the same.
+    ``project`` (default: the one around the working folder) says which notebooks and where outputs go.
+    ``profile`` is the one the notebooks use unless a ``profile`` parameter says otherwise (default:
+    ``$OVO_NB_PROFILE``, the project's, else sandbox). A notebook whose calls went to another profile
+    than asked fails: a run is never green against the wrong OVO.
     """
     import papermill
 
-    root = project_root()
-    notebooks = find_notebooks(names, root / "notebooks")
+    project = project or find_project()
+    notebooks = find_notebooks(names, project.notebooks)
     parameters = dict(parameters or {})
     declared = {path: set(papermill.inspect_notebook(str(path))) for path in notebooks}
     unknown = set(parameters) - set().union(*declared.values())
     if unknown:
         raise OvoNbError(f"No chosen notebook has a parameter named {', '.join(sorted(unknown))}.")
+    asked = str(parameters.get("profile") or "") or profile or default_profile()
+    load_profile(asked, complete=False)  # an unknown profile, a wrong value or a committed secret: before anything runs
     on_start = on_start or (lambda path: None)
     run_id = run_id or new_run_id()
-    run_dir = Path(output_root or root / "outputs") / run_id
+    run_dir = Path(output_root or project.outputs) / run_id
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -164,14 +236,11 @@ def run_notebooks(
         raise OvoNbError(f"Cannot write the run's outputs to {run_dir.parent} ({exc.strerror or exc}); choose a "
                          "writable folder with --output.") from None
     show_progress = progress if progress is not None else sys.stderr.isatty() and not os.environ.get("CI")
-    results: list[NotebookResult] = []
-    previous = {name: os.environ.get(name) for name in (RUN_DIR_ENV, RUN_ID_ENV)}
-    os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
-    os.environ[RUN_ID_ENV] = run_id
+    chosen = {path: {k: v for k, v in parameters.items() if k in declared[path]} for path in notebooks}
     jobs = max(1, min(jobs, len(notebooks) or 1))
-    try:
-        work = [(str(path), str(run_dir / path.name), {k: v for k, v in parameters.items() if k in declared[path]},
-                 str(root), show_progress and jobs == 1, cell_timeout) for path in notebooks]
+    with _environment({RUN_DIR_ENV: str(run_dir.resolve()), RUN_ID_ENV: run_id, PROFILE_ENV: asked}):
+        work = [(str(path), str(run_dir / path.name), chosen[path], str(Path.cwd()), show_progress and jobs == 1,
+                 cell_timeout) for path in notebooks]
         if jobs == 1:
             outcomes = []
             for path, task in zip(notebooks, work, strict=True):
@@ -185,30 +254,141 @@ def run_notebooks(
             from .secretbox import SecretBox
 
             SecretBox.default()  # the vault key and the sandbox's partner are made here, once, not raced for
-            open_environment(str(parameters.get("profile") or "") or None).close()
+            open_environment(asked).close()
 
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_die_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 futures = []
                 for path, task in zip(notebooks, work, strict=True):
                     on_start(path)
                     futures.append(pool.submit(_execute, *task))
                 outcomes = [future.result() for future in futures]
-        results.extend(NotebookResult(path.name, str(run_dir / path.name), ok, seconds, error)
-                       for path, (ok, seconds, error) in zip(notebooks, outcomes, strict=True))
+    for path in notebooks:
+        _redact_parameters(run_dir / path.name, chosen[path])
+    results = [_verdict(path, run_dir / path.name, outcome, asked, chosen[path], profile)
+               for path, outcome in zip(notebooks, outcomes, strict=True)]
+    result = RunResult(run_id, run_dir, results, asked, project.describe())
+    _write_reports(result)
+    return result
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set variables for the kernels this run starts; restore them afterwards."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
     finally:
         for name, value in previous.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    result = RunResult(run_id, run_dir, results)
-    _write_reports(result, parameters)
-    return result
+
+
+def _verdict(path: Path, output: Path, executed: tuple[float, str, str], asked: str, parameters: Mapping[str, Any],
+             profile_option: str | None) -> NotebookResult:
+    """How one notebook ended: what it recorded of itself (:mod:`ovo_nb.outcome`), else how papermill ended."""
+    seconds, error, ename = executed
+    outcome = _read_outcome(output)
+    if outcome is None:
+        state = "skipped" if ename == "NotebookSkipped" else ("failed" if error else "passed")
+        return NotebookResult(path.name, str(output), state, seconds, error)
+    state, detail = outcome.state, outcome.detail
+    if error and state != "skipped":
+        state, detail = "failed", error
+    elif outcome.profile and outcome.profile != asked:
+        state, detail = "failed", f"its calls went to profile {outcome.profile}, not {asked} as asked"
+    resume = exact = ""
+    if state == "waiting":
+        again = {**parameters, outcome.resume: "<the URL the browser landed on>"}
+        resume = resume_command(path, again, profile_option, mask=True)
+        exact = resume_command(path, again, profile_option)
+        detail = f"{detail}; resume within {outcome.resume_within}" if outcome.resume_within else detail
+    return NotebookResult(path.name, str(output), state, seconds, detail if state != "passed" else "",
+                          outcome.profile, outcome.base_url, resume, outcome.webview_file, exact)
+
+
+def _redact_parameters(output: Path, parameters: Mapping[str, Any]) -> None:
+    """Phone numbers and webview callback URLs (their authCode) given as parameters, masked where papermill wrote
+    them into the executed notebook (the injected cell and its metadata): outputs never hold them in full."""
+    import nbformat
+
+    masked = {str(v): _shown(k, v) for k, v in parameters.items() if v and _shown(k, v) != v}
+    if not masked or not output.exists():
+        return
+    executed = nbformat.read(output, as_version=4)  # type: ignore[no-untyped-call]
+    for cell in executed.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            for full, shown in masked.items():
+                cell.source = cell.source.replace(repr(full), repr(shown)).replace(full, shown)
+    given = executed.metadata.get("papermill", {}).get("parameters", {})
+    for name, value in given.items():
+        given[name] = masked.get(str(value), value)
+    nbformat.write(executed, output)  # type: ignore[no-untyped-call]
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A parameter as outputs may show it: a phone masked, a callback URL's authCode masked."""
+    if "phone" in name and value:
+        return mask_msisdn(str(value))
+    if "callback_url" in name and value:
+        return redact_url(str(value))
+    return value
+
+
+def _read_outcome(output: Path) -> NotebookOutcome | None:
+    import nbformat
+
+    if not output.exists():
+        return None
+    return NotebookOutcome.from_notebook(nbformat.read(output, as_version=4))  # type: ignore[no-untyped-call]
+
+
+def resume_command(notebook: Path, parameters: Mapping[str, Any], profile_option: str | None, *,
+                   mask: bool = False) -> str:
+    """The ``ovo-nb run`` command that runs ``notebook`` again with ``parameters`` (phones masked with ``mask``)."""
+    words = ["ovo-nb", "run", notebook.stem.split("_", 1)[-1]]
+    if profile_option:
+        words += ["--profile", profile_option]
+    for name, value in parameters.items():
+        text = json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+        if mask and "phone" in name:
+            text = "<the customer's phone>"
+        words += ["-p", name, shlex.quote(text)]
+    return " ".join(words)
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a worker process: end when ``parent`` does, even killed with SIGKILL, so a killed ``ovo-nb run`` leaves
+    nothing behind (and no one holding its output pipe). Its kernel follows it (ipykernel watches its parent),
+    and multiprocessing's resource tracker exits once no process holds its pipe.
+
+    Linux delivers SIGKILL on the parent's death (PR_SET_PDEATHSIG); elsewhere a thread watches the parent.
+    """
+    import signal
+    import threading
+
+    if sys.platform == "linux":
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="ovo-nb-parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
 
 
 def _execute(path: str, output: str, parameters: dict[str, Any], cwd: str, progress: bool,
-             timeout: int) -> tuple[bool, float, str]:
-    """Run one notebook with papermill: (ok, seconds, the failure in one line)."""
+             timeout: int) -> tuple[float, str, str]:
+    """Run one notebook with papermill: (seconds, the failure in one line, the error's type)."""
     import papermill
 
     started = time.perf_counter()
@@ -217,8 +397,8 @@ def _execute(path: str, output: str, parameters: dict[str, Any], cwd: str, progr
                                    progress_bar=progress, execution_timeout=timeout,
                                    kernel_manager_class=_ipc_kernel_manager())
     except Exception as exc:
-        return False, time.perf_counter() - started, _describe_failure(exc)
-    return True, time.perf_counter() - started, ""
+        return (time.perf_counter() - started, *_describe_failure(exc))
+    return time.perf_counter() - started, "", ""
 
 
 def _ipc_kernel_manager() -> type:
@@ -248,8 +428,9 @@ def _ipc_kernel_manager() -> type:
 
 
 def write_junit(result: RunResult, path: str | Path) -> Path:
-    """JUnit XML for CI: one testcase per notebook and, for the BI submission, one per scenario
-    (expected vs actual SNAP code in the failure message)."""
+    """JUnit XML for CI: one testcase per notebook (its profile and base URL as properties; waiting and
+    skipped as skipped, with the reason) and, for the BI submission, one per scenario (expected vs actual
+    SNAP code in the failure message)."""
     from xml.etree import ElementTree as ET
 
     from .evidence import SCENARIO_RESULTS
@@ -259,8 +440,16 @@ def write_junit(result: RunResult, path: str | Path) -> Path:
     for notebook in result.notebooks:
         case = ET.SubElement(notebooks, "testcase", classname="notebooks", name=notebook.notebook,
                              time=f"{notebook.seconds:.3f}")
-        if not notebook.ok:
+        properties = ET.SubElement(case, "properties")
+        for name, value in (("state", notebook.state), ("profile", notebook.profile or "none (offline)"),
+                            ("base_url", notebook.base_url)):
+            ET.SubElement(properties, "property", name=name, value=value)
+        if notebook.state == "failed":
             ET.SubElement(case, "failure", message=notebook.error[:500]).text = notebook.error
+        elif notebook.state in ("waiting", "skipped"):
+            reason = f"{notebook.state}: {notebook.error}" + (f"; resume: {notebook.resume}" if notebook.resume else "")
+            ET.SubElement(case, "skipped", message=reason[:500]).text = reason
+        ET.SubElement(case, "system-out").text = f"calls went to {notebook.where}"
     scenario_file = result.run_dir / "bi_submission" / SCENARIO_RESULTS
     scenario_rows = json.loads(scenario_file.read_text(encoding="utf-8")) if scenario_file.exists() else []
     if scenario_rows:
@@ -277,6 +466,7 @@ def write_junit(result: RunResult, path: str | Path) -> Path:
         cases = list(suite)
         suite.set("tests", str(len(cases)))
         suite.set("failures", str(sum(1 for case in cases if case.find("failure") is not None)))
+        suite.set("skipped", str(sum(1 for case in cases if case.find("skipped") is not None)))
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -300,18 +490,13 @@ def _executed(run_dir: Path, notebook: NotebookResult) -> tuple[dict[str, Any], 
     refused = [text for cell in executed.cells for output in cell.get("outputs", [])
                if (text := output.get("data", {}).get("text/plain", "")).startswith("[refused]")
                and not text.startswith("[refused] Outcome")]
-    return {k: mask_msisdn(str(v)) if "phone" in k and v else v for k, v in used.items()}, refused
+    return {k: _shown(k, v) for k, v in used.items()}, refused
 
 
-def _notebook_row(notebook: NotebookResult, used: dict[str, Any]) -> str:
-    shown = ", ".join(f"{k}={v!r}" for k, v in used.items() if v not in ("", [], {}))
-    status = '<span class="ok">PASS</span>' if notebook.ok else '<span class="fail">FAIL</span>'
-    return (f'<tr><td><a href="{escape(notebook.notebook)}">{escape(notebook.notebook)}</a></td><td>{status}</td>'
-            f'<td class="num">{notebook.seconds:.1f} s</td><td><small>{escape(shown)}</small></td>'
-            f"<td>{escape(notebook.error)}</td></tr>")
+_STATE_CLASS = {"passed": "ok", "failed": "fail", "waiting": "wait", "skipped": "skip"}
 
 
-def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
+def _write_reports(result: RunResult) -> None:
     """``summary.json``, ``calls.csv`` (this run's calls, redacted) and a one-page ``summary.html``."""
     import pandas as pd
 
@@ -319,37 +504,58 @@ def _write_reports(result: RunResult, parameters: Mapping[str, Any]) -> None:
     from .config import load_profile
 
     try:
-        profile = load_profile(str(parameters.get("profile") or "") or None)
+        profile = load_profile(result.profile)
         with CallLog(profile.state_dir / "calls.sqlite", run_id=result.run_id) as log:
             calls = log.to_frame()
     except OvoNbError:
         calls = pd.DataFrame(columns=["scenario", "method", "path", "status", "response_code", "latency_ms"])
-    calls.to_csv(result.run_dir / "calls.csv", encoding="utf-8-sig")
-    summary = {"run_id": result.run_id, "ok": result.ok, "python": sys.executable, "calls": len(calls),
-               "notebooks": [asdict(n) for n in result.notebooks]}
+    write_csv(calls, result.run_dir / "calls.csv", index=True)
+    summary = {"run_id": result.run_id, "state": result.state, "ok": result.ok, "profile": result.profile,
+               "notebooks_from": result.source, "python": sys.executable, "calls": len(calls),
+               "notebooks": [{**{k: v for k, v in asdict(n).items() if k != "resume_exact"}, "where": n.where}
+                             for n in result.notebooks]}
     (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    ordered = sorted(result.notebooks, key=lambda n: n.ok)  # failures first
+    ordered = sorted(result.notebooks, key=lambda n: -_SEVERITY.index(n.state))  # failures first
     executed = {n.notebook: _executed(result.run_dir, n) for n in ordered}
-    rows = "".join(_notebook_row(n, executed[n.notebook][0]) for n in ordered)
-    codes = calls["response_code"].fillna("").replace("", "no answer").value_counts()
-    code_rows = "".join(f"<tr><td><code>{escape(code)}</code></td><td>{escape(code_meaning(code))}</td>"
-                        f"<td class='num'>{count}</td></tr>" for code, count in codes.items())
-    refusals = [(n.notebook, text) for n in ordered for text in executed[n.notebook][1]]
-    refusal_rows = "".join(f"<tr><td>{escape(name)}</td><td><pre>{escape(text)}</pre></td></tr>"
-                           for name, text in refusals)
-    passed = sum(n.ok for n in result.notebooks)
-    html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb run {result.run_id}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e;max-width:1200px}}
-table{{border-collapse:collapse;margin:1rem 0}}td,th{{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;
-vertical-align:top}}th{{background:#f2f0f7}}.num{{text-align:right}}pre{{margin:0;white-space:pre-wrap}}
-.ok{{color:#176b2c;font-weight:600}}.fail{{color:#9b1c1c;font-weight:600}}code{{white-space:nowrap}}</style></head><body>
-<h1>ovo-nb run {escape(result.run_id)}</h1>
-<p class="{'ok' if result.ok else 'fail'}">{passed} of {len(result.notebooks)} notebooks passed; {len(calls)} calls
+    (result.run_dir / "summary.html").write_text(_summary_html(result, calls, ordered, executed), encoding="utf-8")
+
+
+SUMMARY_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb run {{ run.run_id }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1f1b2e;max-width:1200px}
+table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #d8d2e6;padding:4px 10px;text-align:left;
+vertical-align:top}th{background:#f2f0f7}.num{text-align:right}pre{margin:0;white-space:pre-wrap}
+.ok{color:#176b2c;font-weight:600}.fail{color:#9b1c1c;font-weight:600}.wait{color:#7a5a00;font-weight:600}
+.skip{color:#6b6280;font-weight:600}code{white-space:nowrap}</style></head><body>
+<h1>ovo-nb run {{ run.run_id }}</h1>
+<p class="{{ classes[run.state] }}">{{ run.tally() }}; profile {{ run.profile }}; {{ calls }} calls
 (<a href="calls.csv">calls.csv</a>, redacted).</p>
-<h2>Notebooks</h2><table><tr><th>notebook</th><th>result</th><th>duration</th><th>parameters</th><th>error</th></tr>
-{rows}</table>
+<p>Ran {{ run.source }}.</p>
+<h2>Notebooks</h2><table><tr><th>notebook</th><th>result</th><th>duration</th><th>calls went to</th><th>parameters</th>
+<th>why not passed</th></tr>
+{%- for n, parameters in notebooks %}
+<tr><td><a href="./{{ n.notebook|urlencode }}">{{ n.notebook }}</a></td><td><span class="{{ classes[n.state] }}">\
+{{ n.label }}</span></td><td class="num">{{ '%.1f' % n.seconds }} s</td><td>{{ n.where }}</td>
+<td><small>{{ parameters }}</small></td><td>{{ n.error }}{% if n.resume %}<br><code>{{ n.resume }}</code>{% endif %}\
+</td></tr>
+{%- endfor %}</table>
 <h2>Refusals shown in the notebooks</h2>
-{f"<table><tr><th>notebook</th><th>step</th></tr>{refusal_rows}</table>" if refusals else "<p>None.</p>"}
-<h2>SNAP response codes seen</h2><table><tr><th>code</th><th>meaning</th><th>calls</th></tr>{code_rows}</table>
+{% if refusals %}<table><tr><th>notebook</th><th>step</th></tr>
+{%- for name, text in refusals %}<tr><td>{{ name }}</td><td><pre>{{ text }}</pre></td></tr>{% endfor %}</table>
+{%- else %}<p>None.</p>{% endif %}
+<h2>SNAP response codes seen</h2><table><tr><th>code</th><th>meaning</th><th>calls</th></tr>
+{%- for code, meaning, count in codes %}<tr><td><code>{{ code }}</code></td><td>{{ meaning }}</td>
+<td class="num">{{ count }}</td></tr>{% endfor %}</table>
 </body></html>"""
-    (result.run_dir / "summary.html").write_text(html)
+"""The run's page: every value (notebook names, parameters, errors, refusals) escaped by the template."""
+
+
+def _summary_html(result: RunResult, calls: pd.DataFrame, ordered: list[NotebookResult],
+                  executed: Mapping[str, tuple[dict[str, Any], list[str]]]) -> str:
+    """``summary.html``: each notebook (failures first) with its state, where its calls went, its parameters and
+    what to run next; the refusals shown; the codes seen."""
+    notebooks = [(n, ", ".join(f"{k}={v!r}" for k, v in executed[n.notebook][0].items() if v not in ("", [], {})))
+                 for n in ordered]
+    codes = calls["response_code"].fillna("").replace("", "no answer").value_counts()
+    return html_page(SUMMARY_PAGE, run=result, classes=_STATE_CLASS, notebooks=notebooks, calls=len(calls),
+                     refusals=[(n.notebook, text) for n in ordered for text in executed[n.notebook][1]],
+                     codes=[(code, code_meaning(str(code)), count) for code, count in codes.items()])

@@ -1,7 +1,7 @@
 """Reconciliation on a schedule: a crontab, a systemd service and timer, a GitHub Actions workflow.
 
-:data:`SCHEDULE_FILES` maps where each file goes in a partner's project to its text, ready to copy
-as it is (README shows the same text). Each runs ``ovo-nb reconcile`` for the day or month that just
+:data:`SCHEDULE_FILES` maps where each file goes in a partner's project to its text: ``ovo-nb init``
+writes them (README shows the same text). Each runs ``ovo-nb reconcile`` for the day or month that just
 ended, in Jakarta days, writes the reports, and fails (exit 1) when a category other than matched
 and cut-off has rows, so cron mails, systemd marks the unit failed and CI turns red.
 """
@@ -61,7 +61,7 @@ jobs:
       - uses: actions/setup-python@v5
         with:
           python-version: "3.11"
-      - run: python -m pip install ovo-nb
+      - run: python -m pip install -r requirements.txt  # the ovo-nb this project pins (ovo-nb init writes it)
       # The month's files: the partner ledger export (ovo-nb ledger export) and OVO's settlement files,
       # committed under exports/ or fetched here from where they are kept (a bucket, SFTP, a warehouse).
       - name: Reconcile

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ._files import ovo_nb_home, write_private_file
+from ._files import ovo_nb_home, read_private_file, write_private_file
 from .errors import KeyFileError, OvoNbError
 
 __all__ = ["VAULT_KEY_ENV", "SecretBox"]
@@ -61,12 +61,12 @@ class SecretBox:
         if from_env:
             return cls(from_env.strip())
         path = Path(key_file) if key_file else ovo_nb_home() / "vault.key"
-        if not path.exists():
+        if not path.is_symlink() and not path.exists():
             with contextlib.suppress(KeyFileError):  # another process created it first: use theirs
                 write_private_file(path, Fernet.generate_key())
         try:
-            return cls(path.read_bytes().strip())
-        except (KeyFileError, OSError):
+            return cls(read_private_file(path).strip())
+        except (KeyFileError, FileNotFoundError, IsADirectoryError):
             raise KeyFileError(
                 f"{path} is not a vault key (a Fernet key: 32 bytes, urlsafe Base64). It seals the customers' tokens "
                 "in the token vault and the full exchanges in the call log: restore it from a backup, or set "

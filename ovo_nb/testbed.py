@@ -13,13 +13,14 @@ from typing import Any
 from ._files import ovo_nb_home
 
 __all__ = ["DEFAULT_CALLBACK_URLS", "DEFAULT_CHANNEL_ID", "DEFAULT_CLIENT_ID", "DEFAULT_MERCHANT_ID",
-           "IN_PROCESS_URL", "SANDBOX_TEST_PIN", "TEST_CUSTOMERS", "sandbox_dir"]
+           "DEFAULT_PARTNER_NAME", "IN_PROCESS_URL", "SANDBOX_TEST_PIN", "TEST_CUSTOMERS", "sandbox_dir"]
 
 IN_PROCESS_URL = "http://ovo-sandbox.local"
 """The base URL of the sandbox running in this process (no socket behind it)."""
 DEFAULT_CLIENT_ID = "oamerchantsandbox"
 DEFAULT_MERCHANT_ID = "MSANDBOX01"
 DEFAULT_CHANNEL_ID = "95221"
+DEFAULT_PARTNER_NAME = "Sandbox Merchant"
 DEFAULT_CALLBACK_URLS = ("https://partner.example.com/ovo/callback", "https://partner.example.com/ovo/error")
 """The default partner's registered callback URL and (second) error-redirect URL."""
 SANDBOX_TEST_PIN = "123456"

@@ -98,9 +98,9 @@ def simulate_period(ovo: Ovo, clock: ManualClock, *, days: int = 3, payments_per
     if days < 1 or payments_per_day < 1:
         raise ValidationError("days and payments_per_day must be at least 1.")
     drill = Drill()
-    customers = [ovo.sandbox.add_customer(f"0813{n:08d}", name=f"Drill customer {n}", cash="5000000")
-                 for n in range(1, 4)]
-    broke = ovo.sandbox.add_customer("081399999999", name="Drill broke", cash="1000")
+    customers = [ovo.sandbox.add_customer(f"0813{n:08d}", name=f"Drill customer {n}", cash="5000000", replace=True)
+                 for n in range(1, 4)]  # the drill's own customers, reset each time
+    broke = ovo.sandbox.add_customer("081399999999", name="Drill broke", cash="1000", replace=True)
     for phone in [*customers, broke]:
         ovo.bind(phone)
     count = 0

@@ -11,14 +11,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ._escape import html_page, html_table
 from .calllog import PHONE_FIELDS, mask_msisdn
 from .snap import match_endpoint, parse_response_code, response_message
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pandas.io.formats.style import Styler
 
     from .calllog import Call
 
@@ -56,6 +57,18 @@ def code_meaning(code: str) -> str:
         return ""
 
 
+CARD = """<div class="ovo-card ovo-{{ card.status }}" style="border-left:4px solid {{ colour }};\
+background:{{ background }};padding:6px 12px;margin:4px 0;border-radius:6px;font-family:system-ui,sans-serif;\
+font-size:13px;color:#1f1b2e"><strong style="color:{{ colour }}">{{ icon }} {{ card.status }}</strong> · \
+{{ card.title }}
+{%- if card.code %}<div><code>{{ card.code }}</code> {{ meaning }}</div>{% endif %}
+{%- if card.detail %}<div>{{ card.detail }}</div>{% endif %}
+{%- if card.hint %}<div style="color:#4c2a86">what to do: {{ card.hint }}</div>{% endif %}
+{%- if card.call_id is not none %}<div style="color:#6b6280">call {{ card.call_id }} in the call log</div>{% endif -%}
+</div>"""
+"""A step card: every text from the step (title, detail, OVO's message, the hint) escaped by the template."""
+
+
 @dataclass(frozen=True)
 class Card:
     """One step as a small card: its state, title, the SNAP code and meaning, the hint and the call id."""
@@ -81,19 +94,8 @@ class Card:
 
     def html(self) -> str:
         icon, colour, background = _STATES.get(self.status, _STATES["skipped"])
-        parts = [f'<div class="ovo-card ovo-{escape(self.status)}" style="border-left:4px solid {colour};'
-                 f"background:{background};padding:6px 12px;margin:4px 0;border-radius:6px;"
-                 'font-family:system-ui,sans-serif;font-size:13px;color:#1f1b2e">'
-                 f'<strong style="color:{colour}">{icon} {escape(self.status)}</strong> · {escape(self.title)}']
-        if self.code:
-            parts.append(f'<div><code>{escape(self.code)}</code> {escape(code_meaning(self.code))}</div>')
-        if self.detail:
-            parts.append(f"<div>{escape(self.detail)}</div>")
-        if self.hint:
-            parts.append(f'<div style="color:#4c2a86">what to do: {escape(self.hint)}</div>')
-        if self.call_id is not None:
-            parts.append(f'<div style="color:#6b6280">call {self.call_id} in the call log</div>')
-        return "".join(parts) + "</div>"
+        return html_page(CARD, card=self, icon=icon, colour=colour, background=background,
+                         meaning=code_meaning(self.code) if self.code else "")
 
     def _repr_html_(self) -> str:
         return self.html()
@@ -149,35 +151,35 @@ def arrows_from_calls(calls: Iterable[Call]) -> list[Arrow]:
     return arrows
 
 
+SEQUENCE = """<svg xmlns="http://www.w3.org/2000/svg" class="ovo-sequence" role="img" \
+aria-label="{{ title or 'sequence of calls' }}" width="{{ width }}" height="{{ height }}" \
+style="font:12px system-ui,sans-serif;background:#fff">\
+<defs><marker id="ovo-head" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">\
+<path d="M0,0 L8,4 L0,8 z" fill="context-stroke"/></marker></defs>
+{%- if title %}<text x="10" y="18" style="font-weight:600">{{ title }}</text>{% endif %}
+{%- for name, x in lanes %}<rect x="{{ x - 80 }}" y="26" width="160" height="24" rx="5" fill="#f2f0f7" \
+stroke="#d8d2e6"/><text x="{{ x }}" y="42" text-anchor="middle">{{ name }}</text><line x1="{{ x }}" y1="50" \
+x2="{{ x }}" y2="{{ height - 10 }}" stroke="#d8d2e6" stroke-dasharray="4 3"/>{% endfor %}
+{%- for a in arrows %}<line x1="{{ a.x1 }}" y1="{{ a.y }}" x2="{{ a.end }}" y2="{{ a.y }}" stroke="{{ a.colour }}" \
+stroke-width="1.6" marker-end="url(#ovo-head)"{% if a.dashed %} stroke-dasharray="5 3"{% endif %}/><text \
+x="{{ a.middle }}" y="{{ a.y - 5 }}" text-anchor="middle" fill="{{ a.colour }}">{{ a.label }}</text>{% endfor -%}
+</svg>"""
+"""The sequence diagram; the geometry is computed, every label (API, token, OVO's message) escaped by the template."""
+
+
 def sequence_svg(arrows: Sequence[Arrow], title: str = "") -> str:
     """A sequence diagram: the customer/webview, the partner and OVO as lanes, refusals in red."""
     lane_x = {lane: 110 + i * 260 for i, lane in enumerate(LANES)}
     step, top = 30, 60
     height = top + step * len(arrows) + 30
-    width = lane_x[LANES[-1]] + 130
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="ovo-sequence" role="img" '
-             f'aria-label="{escape(title or "sequence of calls")}" width="{width}" height="{height}" '
-             f'style="font:12px system-ui,sans-serif;background:#fff">',
-             '<defs><marker id="ovo-head" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">'
-             '<path d="M0,0 L8,4 L0,8 z" fill="context-stroke"/></marker></defs>']
-    if title:
-        parts.append(f'<text x="10" y="18" style="font-weight:600">{escape(title)}</text>')
-    for lane, x in lane_x.items():
-        parts.append(f'<rect x="{x - 80}" y="26" width="160" height="24" rx="5" fill="#f2f0f7" stroke="#d8d2e6"/>'
-                     f'<text x="{x}" y="42" text-anchor="middle">{escape(lane)}</text>'
-                     f'<line x1="{x}" y1="50" x2="{x}" y2="{height - 10}" stroke="#d8d2e6" stroke-dasharray="4 3"/>')
+    drawn = []
     for i, arrow in enumerate(arrows):
-        y = top + i * step + 10
         x1, x2 = lane_x[arrow.source], lane_x[arrow.target]
-        colour = "#4c2a86" if arrow.ok else "#c0392b"
-        middle = (x1 + x2) / 2
-        dashes = "" if arrow.source == "Partner" else ' stroke-dasharray="5 3"'  # answers and callbacks dashed
-        end = x2 - 6 if x2 > x1 else x2 + 6
-        parts.append(f'<line x1="{x1}" y1="{y}" x2="{end}" y2="{y}" stroke="{colour}" stroke-width="1.6" '
-                     f'marker-end="url(#ovo-head)"{dashes}/><text x="{middle}" y="{y - 5}" text-anchor="middle" '
-                     f'fill="{colour}">{escape(arrow.label)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+        drawn.append({"x1": x1, "y": top + i * step + 10, "end": x2 - 6 if x2 > x1 else x2 + 6,
+                      "middle": (x1 + x2) / 2, "colour": "#4c2a86" if arrow.ok else "#c0392b",
+                      "dashed": arrow.source != "Partner", "label": arrow.label})  # answers and callbacks dashed
+    return html_page(SEQUENCE, title=title, width=lane_x[LANES[-1]] + 130, height=height, lanes=lane_x.items(),
+                     arrows=drawn)
 
 
 @dataclass(frozen=True)
@@ -225,11 +227,12 @@ class Table:
         return formats
 
     def _repr_html_(self) -> str:
-        styler = self.frame.style.format(self._formatters(), na_rep="").hide(axis="index")
-        if self.amounts:
-            styler = styler.set_properties(subset=list(self.amounts), **{"text-align": "right"})
-        styler = styler.set_table_styles([{"selector": "td, th", "props": "white-space: nowrap; padding: 2px 8px"}])
-        return str(styler.to_html())
+        def style(styler: Styler) -> Styler:
+            if self.amounts:
+                styler = styler.set_properties(subset=list(self.amounts), **{"text-align": "right"})
+            return styler.set_table_styles([{"selector": "td, th", "props": "white-space: nowrap; padding: 2px 8px"}])
+
+        return str(html_table(self.frame, self._formatters(), style=style))
 
     def __repr__(self) -> str:
         if self.frame.empty:
@@ -263,11 +266,28 @@ def readable_table(frame: pd.DataFrame, *, amounts: Iterable[str] = (), duration
 PALETTE = ("#4c2a86", "#d0473a", "#2f8f5b", "#c98a00", "#3a78c2", "#8a8299")
 
 
+BARS = """{% if empty %}<p>{{ title }}: nothing to plot.</p>{% else -%}
+<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{{ title or 'chart' }}" width="{{ width }}" \
+height="{{ legend_y + 16 }}" style="font:11px system-ui,sans-serif;background:#fff">
+{%- if title %}<text x="4" y="12" style="font-weight:600">{{ title }}</text>{% endif -%}
+<text x="{{ left - 6 }}" y="30" text-anchor="end">{{ top }}{{ unit }}</text><text x="{{ left - 6 }}" \
+y="{{ base }}" text-anchor="end">0</text><line x1="{{ left }}" y1="{{ base }}" x2="{{ width - 10 }}" \
+y2="{{ base }}" stroke="#bbb"/>
+{%- for group in groups %}{% for b in group.bars %}<rect x="{{ b.x }}" y="{{ b.y }}" width="{{ bar - 2 }}" \
+height="{{ b.h }}" fill="{{ b.colour }}"><title>{{ group.label }} · {{ b.name }}: {{ b.value }}{{ unit }}</title>\
+</rect>{% endfor %}<text x="{{ group.x }}" y="{{ base + 14 }}" text-anchor="middle">{{ group.label }}</text>\
+{% endfor %}
+{%- for item in legend %}<rect x="{{ item.x }}" y="{{ legend_y }}" width="10" height="10" \
+fill="{{ item.colour }}"/><text x="{{ item.x + 14 }}" y="{{ legend_y + 9 }}">{{ item.name }}</text>{% endfor -%}
+</svg>{% endif %}"""
+"""Grouped bars; the geometry is computed, every label (days, categories, the title) escaped by the template."""
+
+
 def bar_chart_svg(frame: pd.DataFrame, *, title: str = "", unit: str = "",
                   colours: Mapping[str, str] | None = None) -> str:
     """Grouped bars: one group per row of ``frame``, one bar per column; plain SVG, no scripts."""
     if frame.empty:
-        return f"<p>{escape(title)}: nothing to plot.</p>"
+        return html_page(BARS, empty=True, title=title)
     series = list(frame.columns)
     colour = {name: (colours or {}).get(name, PALETTE[i % len(PALETTE)]) for i, name in enumerate(series)}
     values = frame.astype(float).fillna(0.0)
@@ -275,33 +295,24 @@ def bar_chart_svg(frame: pd.DataFrame, *, title: str = "", unit: str = "",
     bar, gap, height, left = 16, 18, 170, 70
     longest_label = max(len(str(label)) for label in frame.index)
     group = max(bar * len(series) + gap, 7 * longest_label + 10)  # room for the label under each group
-    legend = sum(24 + 7 * len(str(name)) for name in series)
-    width = max(left + len(frame) * group + 20, left + legend, 420)
-    legend_y = height + 58
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title or "chart")}" '
-             f'width="{width}" height="{legend_y + 16}" style="font:11px system-ui,sans-serif;background:#fff">']
-    if title:
-        parts.append(f'<text x="4" y="12" style="font-weight:600">{escape(title)}</text>')
-    parts.append(f'<text x="{left - 6}" y="30" text-anchor="end">{top:,.0f}{escape(unit)}</text>'
-                 f'<text x="{left - 6}" y="{height + 20}" text-anchor="end">0</text>'
-                 f'<line x1="{left}" y1="{height + 20}" x2="{width - 10}" y2="{height + 20}" stroke="#bbb"/>')
+    legend_width = sum(24 + 7 * len(str(name)) for name in series)
+    width = max(left + len(frame) * group + 20, left + legend_width, 420)
+    groups = []
     for i, label in enumerate(frame.index):
         x = left + i * group + (group - bar * len(series)) / 2
+        bars = []
         for j, name in enumerate(series):
             value = float(values.iloc[i, j])
             h = value / top * (height - 10)
-            parts.append(f'<rect x="{x + j * bar:.1f}" y="{height + 20 - h:.1f}" width="{bar - 2}" height="{h:.1f}" '
-                         f'fill="{colour[name]}"><title>{escape(str(label))} · {escape(str(name))}: '
-                         f'{value:,.2f}{escape(unit)}</title></rect>')
-        parts.append(f'<text x="{x + bar * len(series) / 2:.1f}" y="{height + 34}" text-anchor="middle">'
-                     f'{escape(str(label))}</text>')
-    x = left
+            bars.append({"x": f"{x + j * bar:.1f}", "y": f"{height + 20 - h:.1f}", "h": f"{h:.1f}",
+                         "colour": colour[name], "name": str(name), "value": f"{value:,.2f}"})
+        groups.append({"label": str(label), "x": f"{x + bar * len(series) / 2:.1f}", "bars": bars})
+    legend, x = [], left
     for name in series:
-        parts.append(f'<rect x="{x}" y="{legend_y}" width="10" height="10" fill="{colour[name]}"/>'
-                     f'<text x="{x + 14}" y="{legend_y + 9}">{escape(str(name))}</text>')
+        legend.append({"x": x, "name": str(name), "colour": colour[name]})
         x += 24 + 7 * len(str(name))
-    parts.append("</svg>")
-    return "".join(parts)
+    return html_page(BARS, empty=False, title=title, unit=unit, width=width, legend_y=height + 58, left=left,
+                     top=f"{top:,.0f}", base=height + 20, bar=bar, groups=groups, legend=legend)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ def build_webview_url(
             "This answer has no webview: it needs redirectUrl and additionalInfo.qParams "
             f"(responseCode {answer.get('responseCode')!r})."
         )
+    if not isinstance(redirect, str) or urlsplit(redirect).scheme not in ("http", "https"):
+        raise WebviewError(f"This answer's redirectUrl {str(redirect)[:80]!r} is not an http(s) URL; a browser must "
+                           "never be sent there (a javascript: or data: link runs in the page that shows it).")
     allowed = [_normal(u) for u in registered or ()]
     if allowed and _normal(destination) not in allowed:
         raise ValidationError(

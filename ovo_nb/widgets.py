@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from html import escape
 from typing import Any
 
 import ipywidgets as w
 
+from ._escape import html_page
 from ._files import RUN_DIR_ENV
-from .calllog import redact_url
+from .calllog import mask_msisdn, redact_url
 from .errors import OvoNbError
 from .flows import PendingBinding, PendingPayment
 from .snap import stage_otp
@@ -38,9 +38,13 @@ class FlowPanel:
         """Every action's outcome, newest last (the output area shows the latest)."""
         self.last_reference = ""
         choices = [f"{c['phone']} {c['name']}: {c['purpose'].split(';')[0]}" for c in TEST_CUSTOMERS]
+        self._hidden: dict[str, str] = {}
+        """Masked label -> full phone: the notebook's customer is never shown (nor saved) in full."""
         if phone and not any(choice.startswith(phone) for choice in choices):
-            choices.insert(0, f"{phone} this notebook's customer")
-        self.customer = w.Combobox(options=choices, value=next(c for c in choices if c.startswith(phone)),
+            label = f"{mask_msisdn(phone)} this notebook's customer"
+            self._hidden[label.split(" ")[0]] = phone
+            choices.insert(0, label)
+        self.customer = w.Combobox(options=choices, value=next((c for c in choices if c.startswith(phone)), choices[0]),
                                    description="Customer", placeholder="08xxxxxxxxxx", ensure_option=False,
                                    layout=w.Layout(width="34em"))
         self.amount = w.Text(value="15000.00", description="Amount IDR")
@@ -74,7 +78,8 @@ class FlowPanel:
 
     @property
     def phone(self) -> str:
-        return str(self.customer.value).split(" ")[0]
+        typed = str(self.customer.value).split(" ")[0]
+        return self._hidden.get(typed, typed)
 
     def _button(self, label: str, action: Callable[[], Any]) -> w.Button:
         button = w.Button(description=label, layout=w.Layout(width="auto"))
@@ -114,8 +119,7 @@ class FlowPanel:
     def _show_link(self, url: str) -> None:
         environment = self.ovo.environment
         url = environment.openable(url) if environment else url  # the in-process sandbox: a loopback port
-        self.link.value = (f'<a href="{escape(url)}" target="_blank">Open the OVO webview</a> '
-                           f"<code>{escape(redact_url(url))}</code>")
+        self.link.value = html_page(LINK, url=url, shown=redact_url(url))
 
     def _start_binding(self) -> str:
         self.callback.value = ""
@@ -151,12 +155,17 @@ class FlowPanel:
 
     def refresh_tokens(self) -> None:
         """Which tokens the vault holds for the customer, and how long they last (never their values)."""
-        rows = "".join(
-            f"<tr><td>{t.kind}</td><td>{'usable' if t.usable else escape(t.revoked or 'expired')}</td>"
-            f"<td>{_time_left(t)}</td></tr>"
-            for t in self.ovo.vault.status(self.phone) if self.phone.isdigit())
-        self.tokens.value = ("<b>Tokens</b><table><tr><th>kind</th><th>state</th><th>time left</th></tr>"
-                             f"{rows or '<tr><td colspan=3>none yet</td></tr>'}</table>")
+        rows = [(t.kind, "usable" if t.usable else t.revoked or "expired", _time_left(t))
+                for t in self.ovo.vault.status(self.phone) if self.phone.isdigit()]
+        self.tokens.value = html_page(TOKENS, rows=rows)
+
+
+LINK = """<a href="{{ url }}" target="_blank">Open the OVO webview</a> <code>{{ shown }}</code>"""
+"""The webview link (an http(s) URL: build_webview_url refuses any other) and its redacted text."""
+TOKENS = """<b>Tokens</b><table><tr><th>kind</th><th>state</th><th>time left</th></tr>
+{%- for kind, state, left in rows %}<tr><td>{{ kind }}</td><td>{{ state }}</td><td>{{ left }}</td></tr>
+{%- else %}<tr><td colspan=3>none yet</td></tr>{% endfor %}</table>"""
+"""Which tokens the vault holds for the customer: kinds, states and time left, never their values."""
 
 
 def _time_left(token: Any) -> str:

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from html import escape
 from io import StringIO
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ._escape import html_page
 from .calllog import Call, CallLog, mask_msisdn
 from .environments import SandboxAdmin
 from .errors import OvoApiError, OvoConnectionError, ValidationError
@@ -161,39 +161,64 @@ def side_by_side(call: Call, *, width: int | None = None) -> str:
     return render(table, width)
 
 
+CALL_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb call {{ id }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1f1b2e}.grid{display:grid;
+grid-template-columns:1fr 1fr;gap:1rem}pre{background:#f7f6fb;border:1px solid #d8d2e6;border-radius:6px;
+padding:10px;white-space:pre-wrap;word-break:break-all;font-size:12px}h2{font-size:15px}
+.bad{color:#9b1c1c}.ok{color:#176b2c}</style></head><body>
+<h1>Call {{ id }} <small class="{{ 'bad' if bad else 'ok' }}">{{ code }}</small></h1>
+<p>{{ scenario or 'no scenario' }} · run {{ run_id }} · {{ started_at }}</p>
+<div class="grid"><div><h2>Request</h2><pre>{{ request }}</pre></div>
+<div><h2>Response</h2><pre>{{ response }}</pre></div></div></body></html>"""
+"""One call side by side: everything the call log holds (headers, bodies, scenario) escaped by the template."""
+
+
 def call_page(call: Call) -> str:
     """The same side by side as a self-contained HTML page (no scripts, no network)."""
     request, response = _sides(call)
-    bad = failed(call)
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ovo-nb call {call.id}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:1.5rem;color:#1f1b2e}}.grid{{display:grid;
-grid-template-columns:1fr 1fr;gap:1rem}}pre{{background:#f7f6fb;border:1px solid #d8d2e6;border-radius:6px;
-padding:10px;white-space:pre-wrap;word-break:break-all;font-size:12px}}h2{{font-size:15px}}
-.bad{{color:#9b1c1c}}.ok{{color:#176b2c}}</style></head><body>
-<h1>Call {call.id} <small class="{'bad' if bad else 'ok'}">{escape(call.response_code or str(call.status))}</small></h1>
-<p>{escape(call.scenario or 'no scenario')} · run {escape(call.run_id)} · {escape(call.started_at)}</p>
-<div class="grid"><div><h2>Request</h2><pre>{escape(request)}</pre></div>
-<div><h2>Response</h2><pre>{escape(response)}</pre></div></div></body></html>"""
+    return html_page(CALL_PAGE, id=call.id, bad=failed(call), code=call.response_code or str(call.status),
+                     scenario=call.scenario, run_id=call.run_id, started_at=call.started_at, request=request,
+                     response=response)
 
 
-def follow(log: CallLog, chosen: CallFilter, *, interval: float = 0.5,
-           stop: Callable[[], bool] = lambda: False) -> Iterator[Call]:
-    """New calls as they are logged, like ``tail -f``: first the last ``limit``, then each new one."""
+def answered(call: Call) -> bool:
+    """Whether the call log holds the call's outcome: an answer, or the error that took its place."""
+    return call.status is not None or call.error is not None
+
+
+def follow(log: CallLog, chosen: CallFilter, *, interval: float = 0.5, stop: Callable[[], bool] = lambda: False,
+           stale_after: float = 120.0) -> Iterator[Call]:
+    """New calls as they are answered, like ``tail -f``: first the last ``limit``, then each new one.
+
+    A call is logged before it is sent; it is shown once its answer (or its error) is logged too, so
+    every row carries its status and SNAP code. One still unanswered after ``stale_after`` seconds
+    (the process that made it died) is shown as it stands, never held back for good.
+    """
+    pending: dict[int, float] = {}
     seen = 0
+
+    def ready(call: Call) -> bool:
+        if answered(call) or time.monotonic() - pending.setdefault(call.id, time.monotonic()) > stale_after:
+            pending.pop(call.id, None)
+            return True
+        return False
+
     for call in select_calls(log, chosen):
         seen = call.id
-        yield call
+        if ready(call):
+            yield call
     newer = CallFilter(chosen.run_id, chosen.failed, chosen.api, chosen.since, None)
     while not stop():
+        waiting = [log.get(call_id) for call_id in sorted(pending)]
         fresh = log.calls(chosen.run_id, all_runs=chosen.run_id is None, after=seen)
-        for call in fresh:
-            seen = call.id
-            if newer.keeps(call):
+        seen = fresh[-1].id if fresh else seen
+        shown = 0
+        for call in (*waiting, *fresh):
+            if ready(call) and newer.keeps(call):
+                shown += 1
                 yield call
-        if not fresh:
+        if not shown:
             time.sleep(interval)
-
-
 
 
 # ----------------------------------------------------------------------------- triggers
@@ -260,7 +285,7 @@ def _clock(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
         raise ValidationError(f"usage: ovo-nb trigger clock +16m (s, m, h or d); got {text!r}.")
     now = admin.advance_clock(span)
     return (f"OVO's business time moved {text} to {now.isoformat(timespec='seconds')}",
-            "business time never goes back: start the sandbox with a fresh --state to begin again")
+            "business time never goes back: `ovo-nb sandbox reset` (the sandbox stopped first) begins again")
 
 
 def _phone_changed(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
@@ -272,13 +297,21 @@ def _phone_changed(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
             f"bind {mask_msisdn(args[1])} again")
 
 
+def _unlink(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
+    phone = _phone(args, "unlink-in-app PHONE [CLIENT_ID]")
+    unlinked = admin.unlink_in_app(phone, args[1] if len(args) > 1 else None)
+    return (f"{mask_msisdn(phone)} unlinked {', '.join(unlinked) or 'no partner'} in the OVO app: those tokens fail",
+            f"bind {mask_msisdn(phone)} again")
+
+
 def _clear(admin: SandboxAdmin, args: list[str]) -> tuple[str, str]:
     admin.clear_faults()
     return "every fault disarmed", "-"
 
 
 TRIGGERS: dict[str, Trigger] = {t.name: t for t in (
-    Trigger("insufficient-funds", "insufficient-funds PHONE", "cash 0: the next debit answers 4035414",
+    Trigger("insufficient-funds", "insufficient-funds PHONE",
+            "cash 0: the balance check before a debit refuses it, and a debit sent anyway answers 4035414",
             _set_customer("cash", "0.00", "cash", "insufficient-funds PHONE")),
     Trigger("pin-blocked", "pin-blocked PHONE", "the Security PIN blocked: webviews stop at the PIN",
             _set_customer("pin_locked", True, "pinLocked", "pin-blocked PHONE")),
@@ -286,6 +319,9 @@ TRIGGERS: dict[str, Trigger] = {t.name: t for t in (
             _set_customer("status", "CLOSED", "status", "customer-closed PHONE")),
     Trigger("phone-changed", "phone-changed PHONE NEW_PHONE", "the customer changed number: old tokens fail",
             _phone_changed),
+    Trigger("unlink-in-app", "unlink-in-app PHONE [CLIENT_ID]",
+            "the customer unlinks a partner (default: every one) in the OVO app: its tokens fail, binding is free",
+            _unlink),
     Trigger("timeout-after-commit", "timeout-after-commit [API]",
             "the next call (default debit_payment) is done at OVO but its answer never comes",
             _fault("timeout_after_commit", "debit_payment")),

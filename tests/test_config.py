@@ -66,7 +66,7 @@ def test_sandbox_profile_needs_no_configuration(isolated_home: Path) -> None:
 
 
 def test_stage_profile_without_credentials_says_what_to_do() -> None:
-    with pytest.raises(ValidationError, match=r"no client_id.*01_key_setup.*OVO_NB_CLIENT_ID.*\[profiles.stage\]"):
+    with pytest.raises(ValidationError, match=r"no client_id.*ovo-nb run key_setup --profile stage.*OVO_NB_STAGE_CLIENT_ID.*\[profiles.stage\]"):
         load_profile("stage", env={})
     with pytest.raises(ValidationError, match="Unknown profile"):
         load_profile("prod", env={})

@@ -53,3 +53,11 @@ def test_doctor_without_the_sealed_record_says_so(tmp_path: Path) -> None:
         ovo.balance("081234567890")
         explanation = explain_call(ovo.client.call_log, 4, ovo.profile)
     assert any("masked" in finding for finding in explanation.findings)
+
+
+def test_a_sandbox_clock_moved_on_purpose_is_not_this_machines_skew() -> None:
+    with Ovo.open() as ovo:
+        assert ovo.environment is not None and ovo.sandbox is not None
+        ovo.sandbox.advance_clock(16 * 60)  # `ovo-nb trigger clock +16m`
+        [skew] = [c for c in check_profile(ovo.profile, transport=ovo.environment.transport) if c.name == "clock skew"]
+    assert skew.ok and "business time is +960 s" in skew.detail and "NTP" not in skew.fix

@@ -58,3 +58,72 @@ def test_a_garbage_vault_key_is_named_with_what_a_new_one_costs(isolated_home: P
     (isolated_home / "vault.key").write_text("not a key")
     with pytest.raises(KeyFileError, match=r"vault.key is not a vault key.*restore it from a backup.*bind again"):
         SecretBox.default()
+
+
+def _loosen(paths: list[Path]) -> None:
+    for path in paths:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_files_an_older_version_left_open_are_tightened_on_the_next_open(isolated_home: Path) -> None:
+    with Ovo.open() as ovo:
+        ovo.bind("081234567890")
+        state = ovo.profile.state_dir
+    sandbox = isolated_home / "sandbox"
+    secrets = [sandbox / "partner_private_key.pem", sandbox / "partner_private_key.passphrase",
+               sandbox / "credentials.toml", isolated_home / "vault.key", sandbox / "state.sqlite",
+               *(state / n for n in ("calls.sqlite", "vault.sqlite", "ledger.sqlite"))]
+    folders = [isolated_home, isolated_home / "state", state, sandbox]
+    _loosen(secrets + folders)
+    (state / "calls.sqlite-wal").write_bytes(b"")
+    (state / "calls.sqlite-wal").chmod(0o644)
+    with Ovo.open() as ovo:
+        assert ovo.is_bound("081234567890")
+        assert mode(state / "calls.sqlite-wal") == 0o600  # the write-ahead log holds the same records
+    for path in secrets:
+        assert mode(path) == 0o600, path
+    for folder in folders:
+        assert mode(folder) == 0o700, folder
+    assert mode(sandbox / "public_key_x509.pem") == 0o644  # public: meant to be shared
+
+
+def test_a_folder_outside_the_home_keeps_its_mode(tmp_path: Path) -> None:
+    shared = tmp_path / "team"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    CallLog(shared / "calls.sqlite").close()
+    assert mode(shared) == 0o755
+    assert mode(shared / "calls.sqlite") == 0o600
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to a file", "dangling"])
+@pytest.mark.parametrize("name", ["calls.sqlite", "ledger.sqlite", "vault.sqlite", "calls.sqlite-wal"])
+def test_a_symlinked_state_file_is_refused_by_name(isolated_home: Path, tmp_path: Path, name: str,
+                                                   dangling: bool) -> None:
+    with Ovo.open() as ovo:
+        state = ovo.profile.state_dir
+    elsewhere = tmp_path / "elsewhere" / name
+    elsewhere.parent.mkdir()
+    if not dangling:
+        elsewhere.write_bytes(b"someone else's file")
+    (state / name).unlink(missing_ok=True)
+    (state / name).symlink_to(elsewhere)
+    with pytest.raises(StateFileError, match=rf"{name} is a symbolic link \(to .*elsewhere.*\): ovo-nb never reads "
+                                             r"or writes its state through a link.*Replace the link"):
+        Ovo.open()
+    if dangling:
+        assert not elsewhere.exists()  # nothing created outside the state folder
+    else:
+        assert elsewhere.read_bytes() == b"someone else's file"
+
+
+@pytest.mark.parametrize("name", ["vault.key", "sandbox/partner_private_key.pem",
+                                  "sandbox/partner_private_key.passphrase", "sandbox/credentials.toml"])
+def test_symlinked_secret_files_are_refused_by_name(isolated_home: Path, tmp_path: Path, name: str) -> None:
+    Ovo.open().close()
+    path = isolated_home / name
+    moved = tmp_path / "moved"
+    path.rename(moved)
+    path.symlink_to(moved)
+    with pytest.raises(StateFileError, match=rf"{path.name} is a symbolic link"), Ovo.open() as ovo:
+        ovo.bind("081234567890")

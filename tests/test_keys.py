@@ -190,7 +190,7 @@ def test_good_ip_entries_pass() -> None:
 def test_stage_request_needs_keys_and_callbacks_only(partner_key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
     request = build_credential_request(
         partner_key, "stage", ["https://shop.example/ovo/return", "https://shop.example/ovo/return"],
-        ip_whitelist=["203.0.113.10"], daily_refund_limit="1000000",
+        ip_whitelist=["203.0.113.10"], daily_refund_limit="1000000", partner_name="Toko Kopi",
     )
     assert request.callback_urls == ("https://shop.example/ovo/return",)
     assert request.ip_whitelist == () and request.daily_refund_limit is None
@@ -206,6 +206,8 @@ def test_stage_request_needs_keys_and_callbacks_only(partner_key: rsa.RSAPrivate
         build_credential_request(partner_key, "sandbox", ["https://shop.example/r"])
     with pytest.raises(ValidationError, match="lists"):
         build_credential_request(partner_key, "stage", "https://shop.example/r")
+    with pytest.raises(ValidationError, match="Give partner_name"):  # OVO files the request under it
+        build_credential_request(partner_key, "stage", ["https://shop.example/r"], partner_name=" ")
 
 
 def test_production_request_needs_ips_and_refund_limit(partner_key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
@@ -218,7 +220,7 @@ def test_production_request_needs_ips_and_refund_limit(partner_key: rsa.RSAPriva
         build_credential_request(partner_key, "production", callbacks, ip_whitelist=["203.0.113.10"],
                                  daily_refund_limit="-5")
     no_refund = build_credential_request(partner_key, "production", callbacks, ip_whitelist=["203.0.113.10"],
-                                         uses_refund=False)
+                                         uses_refund=False, partner_name="Toko Kopi")
     assert no_refund.daily_refund_limit is None
     request = build_credential_request(
         partner_key, "production", callbacks, ip_whitelist=["203.0.113.10", "198.51.100.0/29"],
@@ -249,8 +251,17 @@ def test_credentials_round_trip_through_ovos_scheme(partner_key: rsa.RSAPrivateK
 def test_credential_errors_are_plain(partner_key: rsa.RSAPrivateKey, other_key: rsa.RSAPrivateKey,
                                      tmp_path: Path) -> None:
     pair = encrypt_credentials(partner_key.public_key(), CREDS)
-    with pytest.raises(CredentialError, match=f"another public key.*{fingerprint(other_key)}"):
+    wrong_key = f"another public key \\(this private key is {fingerprint(other_key)}; compare it with the key you sent"
+    with pytest.raises(CredentialError, match=wrong_key):
         decrypt_credentials(pair, other_key)
+    # A wrong key fails in one of two ways, depending on the ciphertext: a block at or above its modulus is
+    # refused outright, any other decrypts to noise (implicit rejection). Both say the same.
+    modulus = other_key.public_key().public_numbers().n
+    for block in (modulus + 1, modulus // 3):
+        if block.bit_length() <= other_key.key_size:
+            with pytest.raises(CredentialError, match=wrong_key):
+                decrypt_credentials(CredentialPair(block.to_bytes(other_key.key_size // 8, "big"), pair.cred_file_enc),
+                                    other_key)
     with pytest.raises(CredentialError, match="bytes but your RSA-3072"):
         decrypt_credentials(pair, generate_private_key(3072))
     other_pair = encrypt_credentials(partner_key.public_key(), CREDS)

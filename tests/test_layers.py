@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ovo_nb"
-SANDBOX_MAY_IMPORT = {"errors", "snap", "signing", "testbed", "_files", "secretbox", "keys"}
+SANDBOX_MAY_IMPORT = {"errors", "snap", "signing", "testbed", "_files", "_escape", "secretbox", "keys"}
 """L0 (the wire vocabulary) and L1 (files, keys): everything the sandbox may share with the client."""
 
 
@@ -93,12 +93,12 @@ def test_the_handler_table_serves_every_endpoint() -> None:
 
 LAYERS: dict[str, int] = {
     "errors": 0, "snap": 0, "signing": 0,
-    "_files": 1, "secretbox": 1, "keys": 1, "testbed": 1,
+    "_files": 1, "_escape": 1, "secretbox": 1, "keys": 1, "testbed": 1, "project": 1,
     "config": 2, "client": 2, "calllog": 2, "tokens": 2, "ledger": 2, "webview": 2, "models": 2, "sandbox": 2,
     "environments": 3, "flows": 3, "views": 3,
     "_recon_sql": 4, "doctor": 4, "reconciliation": 4, "reports": 4, "evidence": 4, "walkthrough": 4, "widgets": 4, "traffic": 4,
-    "workbench": 4, "conformance": 4, "finance": 4,
-    "runner": 5, "cli": 5, "schedules": 5,
+    "workbench": 4, "conformance": 4, "scaffold": 4, "outcome": 4, "finance": 4, "schedules": 4,
+    "runner": 5, "cli": 5, "__main__": 5,
 }
 """ARCHITECTURE.md's layers: L0 the wire vocabulary ... L5 the commands; the sandbox is L2b."""
 SANDBOX_IMPORTERS = {"environments", "cli"}

@@ -79,7 +79,7 @@ def test_key_setup_runs_headless_and_leaks_nothing(tmp_path: Path) -> None:
     assert demo.client_id in outputs
     assert_no_secret_material(notebook_text(executed), passphrase, demo.client_secret)
     request = json.loads((result.run_dir / "key_setup" / "credential_request" / "request.json").read_text())
-    assert request["environment"] == "stage" and request["callback_urls"] == ["https://partner.example.com/ovo/callback"]
+    assert request["environment"] == "stage" and request["callback_urls"] == list(load_profile().callback_urls)
 
     again = run_notebooks(["key_setup"], output_root=tmp_path, progress=False)
     assert again.ok and "existing key reused" in cell_outputs(again.run_dir / "01_key_setup.ipynb")
@@ -89,8 +89,9 @@ def test_key_setup_runs_headless_and_leaks_nothing(tmp_path: Path) -> None:
 
 def test_key_setup_opens_ovos_files_for_production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OVO_NB_KEY_PASSPHRASE", "production passphrase from a vault")
-    first = run_notebooks(["key_setup"], parameters={"environment": "production"}, output_root=tmp_path,
-                          progress=False)
+    first = run_notebooks(["key_setup"], parameters={"environment": "production", "ip_whitelist": ["203.0.113.10"],
+                                                     "daily_refund_limit": "50000000.00"},
+                          output_root=tmp_path, progress=False)
     assert first.ok, first.notebooks
     key_folder = default_key_dir("production")
     key = load_private_key(key_folder / "partner_private_key.pem", "production passphrase from a vault")
@@ -99,6 +100,7 @@ def test_key_setup_opens_ovos_files_for_production(tmp_path: Path, monkeypatch: 
     result = run_notebooks(
         ["key_setup"],
         parameters={"environment": "production", "ip_whitelist": ["203.0.113.10", "198.51.100.0/29"],
+                    "daily_refund_limit": "50000000.00",
                     "key_bin_enc_path": str(tmp_path / "from_ovo" / "key.bin.enc"),
                     "cred_file_enc_path": str(tmp_path / "from_ovo" / "cred_file.enc")},
         output_root=tmp_path, progress=False,
@@ -128,7 +130,7 @@ def test_cli_run_and_its_errors(tmp_path: Path, capfd: pytest.CaptureFixture[str
     junit = tmp_path / "reports" / "junit.xml"
     assert main(["run", "key_setup", "--output", str(tmp_path), "--junit", str(junit)]) == 0
     out, err = capfd.readouterr()  # the kernel's own output included: no noise, no carriage returns
-    assert "1/1 notebooks passed" in out and "JUnit report" in out
+    assert "1 of 1 notebooks passed" in out and "JUnit report" in out
     assert "without encryption" not in out + err and "\r" not in out + err
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == "1" and suite.get("failures") == "0"
@@ -160,7 +162,7 @@ def test_every_notebook_runs_headless_and_the_run_leaks_nothing(tmp_path: Path) 
         "06_reconciliation.ipynb", "07_bi_submission.ipynb"]
     debit = cell_outputs(result.run_dir / "03_direct_debit.ipynb")
     assert "[done] debit, 1st call" in debit and "[done] debit, 2nd call" in debit and "SUCCESS" in debit
-    assert "[done] Outcome\\n  success (expected: success)" in debit
+    assert "[done] Outcome\\n  passed: ended with success (expected: success); calls went to sandbox (in-process)" in debit
     unbinding = cell_outputs(result.run_dir / "05_unbinding.ipynb")
     assert "refused as expected" in unbinding and "[done] refund after unbinding" in unbinding
     calls = (result.run_dir / "calls.csv").read_text(encoding="utf-8-sig")
@@ -216,7 +218,7 @@ def test_negative_runs_show_the_refusal_and_pass(tmp_path: Path, notebook: str, 
     assert executed.ok, executed.error
     outputs = cell_outputs(Path(executed.output))
     assert "[refused]" in outputs and expected in outputs
-    assert f"Outcome\\n  {parameters['expect']} (expected: {parameters['expect']})" in outputs
+    assert f"Outcome\\n  passed: ended with {parameters['expect']} (expected: {parameters['expect']})" in outputs
     assert "[skipped]" in outputs or notebook == "refund"
     summary = (result.run_dir / "summary.html").read_text()  # the refusal, its parameters (phones masked), PASS
     assert parameters["expect"] in summary and "PASS" in summary and "expect=" in summary
@@ -227,7 +229,7 @@ def test_an_unexpected_outcome_fails_the_run_naming_the_cell(tmp_path: Path) -> 
     result = run_notebooks(["direct_debit"], parameters={"pin": "000000"}, output_root=tmp_path, progress=False)
     [executed] = result.notebooks
     assert not executed.ok
-    assert "AssertionError: Expected 'success' but the walkthrough ended with 'WebviewError'" in executed.error
+    assert "AssertionError: ended with WebviewError (expected: success): " in executed.error
     assert executed.error.startswith("cell ")
 
 
@@ -262,3 +264,23 @@ def test_a_damaged_call_log_still_gets_a_run_summary(tmp_path: Path) -> None:
     assert result.ok
     assert json.loads((result.run_dir / "summary.json").read_text())["calls"] == 0
     assert (result.run_dir / "summary.html").exists()
+
+
+def test_notebooks_that_write_files_run_from_their_own_folder_in_a_clone(tmp_path: Path) -> None:
+    """As JupyterLab and nbconvert run them: the kernel's working folder is notebooks/, and the files land
+    in the clone's outputs/ (the wheel's copies are checked the same way in test_wheel)."""
+    import shutil
+    import subprocess
+    import sys
+
+    clone = tmp_path / "clone"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "notebooks", clone / "notebooks")
+    for name in ("01_key_setup.ipynb", "06_reconciliation.ipynb", "07_bi_submission.ipynb"):
+        done = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                               "--output-dir", str(tmp_path / "executed"), name],
+                              cwd=clone / "notebooks", capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+    sessions = list((clone / "outputs").iterdir())  # one per kernel: each session's own run id
+    assert {p.name for session in sessions for p in session.iterdir()} == {"key_setup", "reconciliation",
+                                                                           "bi_submission"}
+    assert not (clone / "notebooks" / "outputs").exists()

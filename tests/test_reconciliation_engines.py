@@ -83,3 +83,16 @@ def test_arrow_tables_and_duckdb_relations_are_sides_too(sides: tuple[pd.DataFra
     result = reconcile(pa.Table.from_pandas(partner), relation, engine=engine)
     pd.testing.assert_frame_equal(canonical(result.rows), canonical(expected.rows))
     assert isinstance(relation, duckdb.DuckDBPyRelation)
+
+
+def test_spark_streams_a_category_to_csv_with_hostile_references_inert(spark: object, tmp_path: Path) -> None:
+    from payloads import PAYLOADS, csv_cells, csv_problems
+    from test_injection import sides as hostile_sides
+
+    partner, ovo = hostile_sides(list(PAYLOADS))
+    result = reconcile(spark.createDataFrame(partner), spark.createDataFrame(ovo))  # type: ignore[attr-defined]
+    folder = result.export("missing_at_ovo", tmp_path / "missing", "csv")
+    parts = sorted(folder.glob("part-*.csv"))
+    assert parts and all(csv_problems(part) == [] for part in parts)
+    cells = set().union(*(csv_cells(part) for part in parts))
+    assert {"'+SUM(1+1)*cmd|' /C calc'!A0", "<script>alert(document.cookie)</script>"} <= cells

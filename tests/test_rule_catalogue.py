@@ -89,6 +89,11 @@ def test_the_scanner_sees_both_marker_forms() -> None:
     assert any("::test_" in t for ts in tests.values() for t in ts)
 
 
+def test_the_readme_counts_the_rules() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"lists them ({len(RULES)} rules)" in readme
+
+
 if __name__ == "__main__":
     FIDELITY.write_text(fidelity_markdown())
     print(f"wrote {FIDELITY}", file=sys.stderr)

@@ -298,6 +298,23 @@ def test_production_onboarding_needs_an_ip_whitelist(h: Harness) -> None:
     assert h.sandbox.partner_view(client_id)["ip_whitelist"] == ["203.0.113.10"]  # type: ignore[index]
 
 
+@pytest.mark.rule("ONB-CALLBACKS")
+@pytest.mark.parametrize(("field", "url", "why"), [
+    ("callback_urls", "http://shop.example/ovo/cb", "must use https"),
+    ("callback_urls", "https://shop.example/ovo/cb?order=1", "query or fragment"),
+    ("error_urls", "https://shop.example/ovo/{order}", "templated"),
+])
+def test_onboarding_registers_only_static_https_callback_urls(h: Harness, field: str, url: str, why: str) -> None:
+    from ovo_nb.keys import public_key_pem
+
+    pem = public_key_pem(h.partner.private_key, "pkcs1")
+    with pytest.raises(ValidationError, match=why):
+        h.sandbox.register_partner(pem, client_id="oamerchantcb", **{field: [url]})
+    assert h.sandbox.partner_view("oamerchantcb") is None  # nothing registered
+    client_id, _ = h.sandbox.register_partner(pem, client_id="oamerchantcb", callback_urls=["https://shop.example/cb"])
+    assert h.sandbox.partner_view(client_id)["callback_urls"] == ["https://shop.example/cb"]  # type: ignore[index]
+
+
 @pytest.mark.rule("LENIENT", "GW-TIMESTAMP-FORMAT")
 def test_a_utc_timestamp_is_a_tolerance(h: Harness) -> None:
     bound = h.bind()

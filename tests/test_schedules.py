@@ -59,3 +59,12 @@ def test_each_file_is_valid_for_its_tool() -> None:
 def test_the_readme_shows_the_same_files() -> None:
     for text in SCHEDULE_FILES.values():
         assert text.strip() in README
+
+
+def test_init_writes_them_into_the_project(tmp_path: Path) -> None:
+    from ovo_nb.scaffold import init_project
+
+    result = init_project(tmp_path / "shop")
+    for path, text in SCHEDULE_FILES.items():
+        assert path in result.written and (tmp_path / "shop" / path).read_text() == text
+    assert "pip install -r requirements.txt" in (tmp_path / "shop" / ".github/workflows/ovo-reconcile.yml").read_text()

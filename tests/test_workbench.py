@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -68,6 +69,9 @@ def test_show_puts_the_request_next_to_the_answer(logged: dict[str, object], tmp
     assert run_cli(capsys, "show", str(refused.id), "--html", str(page))[0] == 0
     html = page.read_text()
     assert "<script" not in html and "Insufficient Funds" in html and "081299990002" not in html
+    revealed = tmp_path / "revealed.html"
+    assert run_cli(capsys, "show", str(refused.id), "--html", str(revealed), "--reveal")[0] == 0
+    assert revealed.stat().st_mode & 0o777 == 0o600 and re.search(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", revealed.read_text())
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -108,6 +112,37 @@ def test_follow_prints_new_calls_as_they_are_logged(logged: dict[str, object]) -
         done.set()
         reader.join(timeout=5)
     assert len(seen) >= 2 and "2005500" in seen[1:]  # the last logged call, then the new status call
+    assert "" not in seen  # each shown with its answer, never as a bare request
+
+
+def test_follow_holds_a_call_until_its_answer_arrives(logged: dict[str, object]) -> None:
+    path = load_profile().state_dir / "calls.sqlite"
+    shown: list[tuple[int, int | None, float]] = []
+    done = threading.Event()
+    with CallLog.open(path) as log:
+        last = log.calls(all_runs=True)[-1].id
+
+        def tail() -> None:
+            for call in follow(log, CallFilter(limit=1), interval=0.02, stop=done.is_set):
+                shown.append((call.id, call.status, time.monotonic()))
+
+        reader = threading.Thread(target=tail)
+        reader.start()
+        with Ovo.open() as ovo:
+            assert ovo.sandbox is not None
+            ovo.sandbox.add_fault("debit_status", "slow", delay_seconds=0.6)
+            started = time.monotonic()
+            ovo.status(str(logged["reference"]))  # logged at once, answered 0.6 s later
+            answered_at = time.monotonic()
+        deadline = time.monotonic() + 10
+        while len(shown) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        done.set()
+        reader.join(timeout=5)
+    assert [call_id for call_id, _, _ in shown][:1] == [last]
+    new = [(status, at) for call_id, status, at in shown if call_id > last]
+    assert len(new) == 1 and new[0][0] == 200  # shown once, with its answer
+    assert new[0][1] >= started + 0.5 and new[0][1] >= answered_at - 0.5
 
 
 def test_since_reads_spans_and_times() -> None:

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
 from ..client import OvoClient
 from ..config import Profile
-from ..errors import OvoNbError, WebviewError
+from ..errors import OvoNbError, StateFileError, WebviewError
 from ..ledger import PartnerLedger
 from ..snap import JAKARTA
 from ..tokens import TokenVault
 from ..webview import WebviewCompleter
 
-__all__ = ["RETRY_ATTEMPTS", "RETRY_BACKOFF_SECONDS", "Session", "retrying"]
+__all__ = ["RETRY_ATTEMPTS", "RETRY_BACKOFF_SECONDS", "Session", "left_open", "retrying"]
 
 RETRY_ATTEMPTS = 3
 RETRY_BACKOFF_SECONDS = 0.5
@@ -81,3 +82,17 @@ def retrying(session: Session, call: Callable[[int], T], *, between: Callable[[O
     if exhausted is None:
         raise last
     raise exhausted(last) from last
+
+
+@contextlib.contextmanager
+def left_open(what: str) -> Iterator[None]:
+    """Money may have moved at OVO while the disk refused to record it (read-only, full): say how it settles.
+
+    The ledger row written before the first call stays open (``CREATED``, ``AWAITING_PIN``,
+    ``REQUESTED``), and ``resolve_unknown()`` asks OVO once the disk takes writes again.
+    """
+    try:
+        yield
+    except StateFileError as exc:
+        raise StateFileError(f"{exc} {what} is left open in the ledger: once the disk is fixed, resolve_unknown() "
+                             "asks OVO and records the outcome.") from None

@@ -53,12 +53,25 @@ class BindingService:
             raise WebviewError(f"This callback is for {callback.state!r}, not this binding ({pending.state!r}).")
         linkage = s.vault.get(pending.phone, "linkage")
         if linkage is None:
-            raise WebviewError("The linkage token expired (5 minutes): start the binding again.")
+            raise WebviewError(self._linkage_gone(pending.phone, "linkage", "binding"))
         tokens = s.client.b2b2c_token(linkage, callback.auth_code, scenario="access token (binding)")
         s.vault.discard(pending.phone, "linkage", "exchanged")
         self.tokens.store(pending.phone, tokens.access_token, tokens.refresh_token, tokens.access_expires_at,
                           tokens.ilp)
         return tokens.ilp
+
+    def _linkage_gone(self, phone: str, kind: str, flow: str) -> str:
+        """Why there is no linkage token to finish ``flow`` with: used, expired, revoked, or never started here."""
+        held = [t for t in self.session.vault.status(phone) if t.kind == kind]
+        if not held:
+            return (f"No {flow} of {mask_msisdn(phone)} was started in this vault: start it first (or is this callback "
+                    "for another customer?).")
+        if held[-1].revoked in ("exchanged", "unbound by the partner"):
+            return (f"This {flow} was already finished: its linkage token was exchanged (a callback URL works once)."
+                    + (" The customer is bound." if flow == "binding" and self.tokens.is_bound(phone) else ""))
+        if held[-1].revoked:
+            return f"The {flow}'s linkage token was revoked ({held[-1].revoked}): start the {flow} again."
+        return f"The {flow}'s linkage token expired (5 minutes): start the {flow} again."
 
     def resume_binding(self, phone: str, callback_url: str) -> str:
         """Finish a binding started earlier (another run): the callback URL is all it needs."""
@@ -92,7 +105,7 @@ class BindingService:
         callback = parse_callback(callback_url)
         linkage = s.vault.get(pending.phone, "unbind_linkage")
         if linkage is None:
-            raise WebviewError("The unbinding linkage token expired (5 minutes): start the unbinding again.")
+            raise WebviewError(self._linkage_gone(pending.phone, "unbind_linkage", "unbinding"))
         result = s.client.account_unbinding(linkage, pending.state, callback.auth_code,
                                             scenario="account unbinding 2")
         if not result.unlinked:

@@ -25,7 +25,7 @@ from ..models import Balance, Payment, PaymentStatus, SingleUseToken
 from ..snap import SINGLE_USE_TOKEN_LIFETIME, normalize_phone, parse_amount
 from ..testbed import SANDBOX_TEST_PIN
 from ..webview import parse_callback
-from ._session import RETRY_ATTEMPTS, Session, retrying
+from ._session import RETRY_ATTEMPTS, Session, left_open, retrying
 from ._types import PaymentOutcome, PendingPayment
 from .tokens import TokenService
 
@@ -60,19 +60,21 @@ class PaymentService:
         available = balance.accounts.get(pay_method or "CASH", Decimal(0))
         if available < value:
             raise InsufficientFundsError(
-                "4035414", f"Insufficient Funds: balance IDR {available:.2f} is below IDR {value:.2f} (checked before "
-                "the debit, as OVO requires)", 403, call_id=balance.call_id)
+                "4035414", f"Insufficient Funds: balance IDR {available:.2f} is below IDR {value:.2f} (the balance "
+                "inquiry OVO requires before a debit says so; no debit was sent)", 403, call_id=balance.call_id,
+                local=True)
         reference = reference or s.ledger.new_reference()
         body = s.client.payment_body(reference, value, pay_method=pay_method)
         s.ledger.add_payment(reference, customer, value, body)
-        first = self._send(customer, body, token, "debit 1st call")
-        if isinstance(first, PaymentOutcome):
-            raise ValidationError(f"{reference} was already paid at OVO; see status({reference!r}).")
-        if not first.in_progress:  # OVO completed it in one call
-            self.record_paid(reference, first.reference_no, first.approval_code, first.response_code)
-            raise ValidationError(f"{reference} completed without a PIN step ({first.response_code}).")
-        s.ledger.update_payment(reference, "AWAITING_PIN", reference_no=first.reference_no,
-                                response_code=first.response_code)
+        with left_open(f"Payment {reference}"):
+            first = self._send(customer, body, token, "debit 1st call")
+            if isinstance(first, PaymentOutcome):
+                raise ValidationError(f"{reference} was already paid at OVO; see status({reference!r}).")
+            if not first.in_progress:  # OVO completed it in one call
+                self.record_paid(reference, first.reference_no, first.approval_code, first.response_code)
+                raise ValidationError(f"{reference} completed without a PIN step ({first.response_code}).")
+            s.ledger.update_payment(reference, "AWAITING_PIN", reference_no=first.reference_no,
+                                    response_code=first.response_code)
         url = first.webview_url(token, s.destination, state=reference, registered=s.registered())
         return PendingPayment(reference, customer, value, url, first.reference_no)
 
@@ -80,15 +82,17 @@ class PaymentService:
         """PIN callback -> single-use token -> 2nd call with the identical body; recovers lost answers."""
         s = self.session
         callback = parse_callback(callback_url)
-        single_use = self._generate_token(callback.auth_code)
-        s.vault.put(pending.phone, "single_use", single_use.token, expires_at=s.now() + SINGLE_USE_TOKEN_LIFETIME)
-        body = s.ledger.payment(pending.partner_reference_no).body
-        result = self._send(pending.phone, body, single_use.token, "debit 2nd call")
-        s.vault.discard(pending.phone, "single_use", "used")
-        if isinstance(result, PaymentOutcome):
-            return result
-        return self.record_paid(pending.partner_reference_no, result.reference_no, result.approval_code,
-                                result.response_code)
+        with left_open(f"Payment {pending.partner_reference_no}"):
+            single_use = self._generate_token(callback.auth_code)
+            s.vault.put(pending.phone, "single_use", single_use.token,
+                        expires_at=s.now() + SINGLE_USE_TOKEN_LIFETIME)
+            body = s.ledger.payment(pending.partner_reference_no).body
+            result = self._send(pending.phone, body, single_use.token, "debit 2nd call")
+            s.vault.discard(pending.phone, "single_use", "used")
+            if isinstance(result, PaymentOutcome):
+                return result
+            return self.record_paid(pending.partner_reference_no, result.reference_no, result.approval_code,
+                                    result.response_code)
 
     def resume_payment(self, callback_url: str) -> PaymentOutcome:
         """Finish a payment started earlier: the callback's state is its partnerReferenceNo."""
@@ -114,10 +118,11 @@ class PaymentService:
         reference = reference or s.ledger.new_reference("SUB")
         body = s.client.payment_body(reference, value, recurring=True)
         s.ledger.add_payment(reference, customer, value, body, recurring=True)
-        result = self._send(customer, body, token, "recurring debit")
-        if isinstance(result, PaymentOutcome):
-            return result
-        return self.record_paid(reference, result.reference_no, result.approval_code, result.response_code)
+        with left_open(f"Payment {reference}"):
+            result = self._send(customer, body, token, "recurring debit")
+            if isinstance(result, PaymentOutcome):
+                return result
+            return self.record_paid(reference, result.reference_no, result.approval_code, result.response_code)
 
     def record_paid(self, reference: str, reference_no: str, approval_code: str, code: str, *,
                     recovered: bool = False) -> PaymentOutcome:

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import OvoApiError, OvoConnectionError, OvoNbError, ValidationError
 from ..models import Refund
 from ..snap import parse_amount
-from ._session import RETRY_ATTEMPTS, Session, retrying
+from ._session import RETRY_ATTEMPTS, Session, left_open, retrying
 from .tokens import TokenService
 
 __all__ = ["RefundService"]
@@ -35,8 +35,9 @@ class RefundService:
         refund_no = refund_no or ledger.new_reference("RF")
         body = self.session.client.refund_body(reference, refund_no, value, reason)
         ledger.add_refund(refund_no, reference, value, body)
-        result = self._send(refund_no, body)
-        self._record_refunded(refund_no, reference, result)
+        with left_open(f"Refund {refund_no}"):
+            result = self._send(refund_no, body)
+            self._record_refunded(refund_no, reference, result)
         return result
 
     def _record_refunded(self, refund_no: str, reference: str, result: Refund) -> None:

@@ -17,6 +17,13 @@ __all__ = ["TokenService"]
 T = TypeVar("T")
 
 
+STALE_BINDING = (
+    "the customer unbound (here or in the OVO app), a newer binding of the phone superseded this one, the customer "
+    "changed phone number, or the account closed. Bind again; if OVO answers 4030701 Account Already Linked, another "
+    "binding is active: unbind it where its tokens are, or have the customer unlink you in the OVO app, first")
+"""Why a refresh token stops working, and the way out that works in each case."""
+
+
 class TokenService:
     """Tokens on demand: read from the vault, fetched or refreshed at OVO only when needed."""
 
@@ -61,8 +68,9 @@ class TokenService:
             if exc.http_status == 401:
                 vault.revoke(customer, f"refresh refused by OVO ({exc.response_code})")
                 raise CustomerNotBound(
-                    f"OVO refused {mask_msisdn(customer)}'s refresh token ({exc.response_code}): the customer "
-                    "unbound, changed phone number, or closed the account. Marked unbound; bind again."
+                    f"OVO refused {mask_msisdn(customer)}'s refresh token ({exc.response_code}), so this vault marks "
+                    f"it unbound: {STALE_BINDING}." + (f" The sandbox says: {exc.sandbox_hint}." if exc.sandbox_hint
+                                                       else "")
                 ) from exc
             raise
         self.store(customer, tokens.access_token, tokens.refresh_token, tokens.access_expires_at, tokens.ilp)

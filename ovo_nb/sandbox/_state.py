@@ -41,6 +41,15 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+REVOKED_ADVICE = {
+    "superseded by a newer binding": (
+        "a newer binding of this phone with your client id replaced this one (OVO allows one binding per phone and "
+        "partner). Use the tokens of the newer binding; to start over, unbind it, or have the customer unlink you "
+        "in the OVO app (sandbox: `ovo-nb trigger unlink-in-app PHONE`), then bind again"),
+}
+"""What to do about a token revoked for a reason the partner cannot see from its own records."""
+
+
 class State:
     """The sandbox's memory and clock, and the operations shared by every API family."""
 
@@ -96,7 +105,8 @@ class State:
         if row["kind"] not in kinds:
             return f"a {row['kind']} token where {' or '.join(kinds)} is needed"
         if row["revoked_at"]:
-            return f"token revoked ({row['revoked_reason']})"
+            advice = REVOKED_ADVICE.get(row["revoked_reason"], "")
+            return f"token revoked ({row['revoked_reason']})" + (f": {advice}" if advice else "")
         if row["expires_at"] and self.now() >= datetime.fromisoformat(row["expires_at"]):
             return "token expired"
         return None

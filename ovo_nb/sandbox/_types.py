@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..errors import ValidationError
 from ..snap import JAKARTA, Clock, SystemClock, response_code, response_message
 
 SIGNATURE_FAILED = "Signature Failed: AGW-002-05."
@@ -18,6 +19,35 @@ MAX_JSON_DEPTH = 32
 """The deepest JSON nesting a body may have; SNAP bodies nest three or four levels."""
 REQUIRE_CHANNEL_ID = True
 """CHANNEL-ID on transactional endpoints (*assumed*: OVO's QRIS doc requires it)."""
+
+class CustomerExists(ValidationError):
+    """An account was created for a phone the sandbox already has, without ``replace``: answered 409."""
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names the same key twice: which value counts is up to the parser, so none does."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {key!r} appears twice in one object")
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+def read_json(raw: bytes | str) -> Any:
+    """A request body's JSON, every object's keys unique (:class:`DuplicateKey` names a repeated one).
+
+    ``{"amount": "1.00", "amount": "5000000.00"}`` is refused rather than read as its last value,
+    which a signature made over those bytes would not tell apart from its first."""
+    return json.loads(raw, object_pairs_hook=_unique_keys)
+
 
 FAULT_KINDS = ("timeout_before", "timeout_after_commit", "error_500", "drop_before", "drop_after_commit", "slow")
 """Faults the sandbox injects per API: no answer, a 5xx, a dropped connection, or a slow success."""

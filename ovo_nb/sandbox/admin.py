@@ -39,7 +39,17 @@ from urllib.parse import parse_qs
 from ..errors import OvoNbError
 from ..keys import Credentials, encrypt_credentials, load_public_key
 from ..testbed import SANDBOX_TEST_PIN
-from ._types import FAULT_KINDS, SandboxClock, SandboxRequest, SandboxResponse, WebviewOutcome, WebviewRefusal
+from ._types import (
+    FAULT_KINDS,
+    CustomerExists,
+    DuplicateKey,
+    SandboxClock,
+    SandboxRequest,
+    SandboxResponse,
+    WebviewOutcome,
+    WebviewRefusal,
+    read_json,
+)
 from .pages import callback_page
 
 ADMIN_PREFIX = "/_sandbox"
@@ -76,7 +86,7 @@ class SandboxOps(Protocol):
 
     def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
                      pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
-                     pin_locked: bool = False) -> str: ...
+                     pin_locked: bool = False, replace: bool = False) -> str: ...
 
     def update_customer(self, phone: str, **changes: Any) -> dict[str, Any]: ...
 
@@ -171,7 +181,7 @@ PARTNER_CHANGE = {
 CUSTOMER = {
     "phone": Field("str", required=True, max_len=32), "name": Field("str"), "cash": Field("amount"),
     "points": Field("amount"), "pin": Field("str", max_len=6), "status": Field("str", max_len=16),
-    "registered": Field("bool"), "pinLocked": Field("bool"),
+    "registered": Field("bool"), "pinLocked": Field("bool"), "replace": Field("bool"),
 }
 CUSTOMER_CHANGE = {
     "cash": Field("amount"), "points": Field("amount"), "status": Field("str", max_len=16),
@@ -218,7 +228,9 @@ def handle_admin(sandbox: SandboxOps, request: SandboxRequest) -> SandboxRespons
         return _callback_page(request.query, f"{request.base_url}{request.path}")
     try:
         try:
-            body = json.loads(request.body) if request.body.strip() else {}
+            body = read_json(request.body) if request.body.strip() else {}
+        except DuplicateKey as exc:
+            raise AdminError(f"The body is ambiguous: {exc}; send each field once.") from None
         except (ValueError, RecursionError):
             raise AdminError("The body is not valid JSON.") from None
         return _route(sandbox, request.method, parts, body, request.query)
@@ -241,12 +253,21 @@ def _route(sandbox: SandboxOps, method: str, parts: list[str], body: Any, query:
             return _reply(200, sandbox.set_partner(client_id, **{snake_case(k): v for k, v in fields.items()}))
         case "POST", ["customers"]:
             fields = read_body(body, CUSTOMER)
-            phone = sandbox.add_customer(
-                fields["phone"], name=fields.get("name", ""), cash=fields.get("cash", "0"),
-                points=fields.get("points", "0"), pin=fields.get("pin", SANDBOX_TEST_PIN),
-                status=fields.get("status", "ACTIVE"), registered=fields.get("registered", True),
-                pin_locked=fields.get("pinLocked", False))
-            return _reply(201, sandbox.customer_view(phone))
+            replace = fields.get("replace", False)
+            try:
+                sandbox.customer_view(fields["phone"])
+                existed = True
+            except OvoNbError:
+                existed = False
+            try:
+                phone = sandbox.add_customer(
+                    fields["phone"], name=fields.get("name", ""), cash=fields.get("cash", "0"),
+                    points=fields.get("points", "0"), pin=fields.get("pin", SANDBOX_TEST_PIN),
+                    status=fields.get("status", "ACTIVE"), registered=fields.get("registered", True),
+                    pin_locked=fields.get("pinLocked", False), replace=replace)
+            except CustomerExists as exc:
+                return _reply(409, {"error": str(exc)})
+            return _reply(200 if existed else 201, sandbox.customer_view(phone))
         case "GET", ["customers", phone]:
             return _reply(200, sandbox.customer_view(phone))
         case "GET", ["customers", phone, "ledger"]:

@@ -167,10 +167,10 @@ class Sandbox:
 
     def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
                      pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
-                     pin_locked: bool = False) -> str:
-        """Create (or replace) an OVO account; returns the normalised phone."""
+                     pin_locked: bool = False, replace: bool = False) -> str:
+        """Create an OVO account (an existing one only with ``replace``, see ``ops.add_customer``); its phone."""
         return ops.add_customer(self.state, phone, name=name, cash=cash, points=points, pin=pin, status=status,
-                                registered=registered, pin_locked=pin_locked)
+                                registered=registered, pin_locked=pin_locked, replace=replace)
 
     def update_customer(self, phone: str, **changes: Any) -> dict[str, Any]:
         """Set balances or status, lock the PIN, or change the phone number (which breaks every token)."""

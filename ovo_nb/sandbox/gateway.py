@@ -18,7 +18,15 @@ from typing import Any
 from ..errors import ValidationError
 from ..snap import TIMESTAMP_WINDOW, Endpoint, SignatureKind, format_timestamp, parse_money, parse_timestamp
 from ._state import Row, State
-from ._types import MAX_JSON_DEPTH, REQUIRE_CHANNEL_ID, SandboxRequest, SnapError, TokenInfo
+from ._types import (
+    MAX_JSON_DEPTH,
+    REQUIRE_CHANNEL_ID,
+    DuplicateKey,
+    SandboxRequest,
+    SnapError,
+    TokenInfo,
+    read_json,
+)
 from .signatures import BodyForms, verify_signature
 
 JAKARTA_OFFSET = "+07:00"
@@ -85,7 +93,10 @@ def parse_body(st: State, call: Call) -> None:
         call.forms = BodyForms.of(request.body, None)
         return
     try:
-        body = json.loads(request.body)
+        body = read_json(request.body)
+    except DuplicateKey as exc:
+        raise SnapError(400, "00", message=f"Bad Request. Duplicate JSON key: {exc.key}", extra={"_sandbox": {
+            "hint": f"The body names {exc.key!r} twice in one object; send each field once."}}) from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise SnapError(400, "00", extra={"_sandbox": {"hint": "The body is not valid JSON."}}) from None
     if not isinstance(body, dict):

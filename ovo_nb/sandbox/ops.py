@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import ValidationError
-from ..keys import load_public_key, public_key_pem
+from ..keys import load_public_key, public_key_pem, validate_callback_url
 from ..snap import (
     ENDPOINTS,
     REFUND_WINDOW_DAYS,
@@ -31,7 +31,7 @@ from ..snap import (
 )
 from ..testbed import SANDBOX_TEST_PIN
 from ._state import State, now_text
-from ._types import FAULT_KINDS
+from ._types import FAULT_KINDS, CustomerExists
 
 CUSTOMER_STATUSES = ("ACTIVE", "CLOSED")
 
@@ -86,9 +86,12 @@ def register_partner(
     """Onboard a partner the way OVO does; returns (client id, client secret).
 
     A production partner needs an IP whitelist (OVO's production checklist): without one,
-    every call would fail "IP not whitelisted", so onboarding refuses it up front.
+    every call would fail "IP not whitelisted", so onboarding refuses it up front. Callback and
+    error-redirect URLs are registered as OVO registers them: static https URLs, no query.
     """
     key = load_public_key(public_key.encode())
+    callback_urls = [validate_callback_url(url) for url in callback_urls]  # what OVO registers: static https
+    error_urls = [validate_callback_url(url) for url in error_urls]
     whitelist = [str(entry).strip() for entry in ip_whitelist]
     if production and not whitelist:
         raise ValidationError("A production partner needs an IP whitelist (OVO's production checklist): give the "
@@ -138,26 +141,43 @@ def set_partner(st: State, client_id: str, **settings: Any) -> None:
 
 
 def add_customer(st: State, phone: str, *, name: str = "", cash: str = "0", points: str = "0",
-                 pin: str = SANDBOX_TEST_PIN,
-                 status: str = "ACTIVE", registered: bool = True, pin_locked: bool = False) -> str:
-    """Create (or replace) an OVO account; returns the normalised phone."""
+                 pin: str = SANDBOX_TEST_PIN, status: str = "ACTIVE", registered: bool = True,
+                 pin_locked: bool = False, replace: bool = False) -> str:
+    """Create an OVO account; returns the normalised phone.
+
+    An existing one is refused (:class:`CustomerExists`) unless ``replace``: then it takes these
+    settings, its blocks are lifted, and each balance change is an ``ADJUST`` entry in its ledger, so
+    its balance still equals its movements (its tokens and history stay).
+    """
     number = normalize_phone(phone)
     if status not in CUSTOMER_STATUSES:
         raise ValidationError(f"Customer status {status!r} is not ACTIVE or CLOSED.")
     if not (pin.isdigit() and len(pin) == 6):
         raise ValidationError("An OVO security PIN is 6 digits.")
+    cash_text = format_amount(parse_amount(cash, allow_zero=True))
+    points_text = format_amount(parse_amount(points, allow_zero=True))
     with st.store.transaction():
-        st.store.run(
-            "INSERT OR REPLACE INTO customers (phone, name, registered, status, cash, points, pin, pin_locked, ilp)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", number, name, int(registered), status,
-            format_amount(parse_amount(cash, allow_zero=True)),
-            format_amount(parse_amount(points, allow_zero=True)), pin, int(pin_locked),
-            f"ILP{uuid.uuid5(uuid.NAMESPACE_OID, number).hex[:16].upper()}")
+        if st.store.one("SELECT 1 FROM customers WHERE phone = ?", number) is None:
+            st.store.run(
+                "INSERT INTO customers (phone, name, registered, status, cash, points, pin, pin_locked, ilp)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", number, name, int(registered), status, cash_text, points_text,
+                pin, int(pin_locked), f"ILP{uuid.uuid5(uuid.NAMESPACE_OID, number).hex[:16].upper()}")
+            return number
+        if not replace:
+            raise CustomerExists(
+                f"{number} is already a sandbox customer. Send \"replace\": true (replace=True) to replace her "
+                f"(a balance change is written to her ledger as an adjustment), or PATCH /_sandbox/customers/{number}.")
+        st.store.run("UPDATE customers SET name = ?, registered = ?, pin = ?, otp_failures = 0, otp_generations = 0,"
+                     " otp_blocked_until = NULL WHERE phone = ?", name, int(registered), pin, number)
+        update_customer(st, number, cash=cash_text, points=points_text, status=status, pin_locked=pin_locked,
+                        note="replaced by the sandbox admin")
     return number
 
 
-def update_customer(st: State, phone: str, **changes: Any) -> dict[str, Any]:
-    """Set balances or status, or change the phone number (which breaks every token, as at OVO)."""
+def update_customer(st: State, phone: str, *, note: str = "set by the sandbox admin", **changes: Any) -> dict[str, Any]:
+    """Set balances or status, or change the phone number (which breaks every token, as at OVO).
+
+    A balance change is an ``ADJUST`` entry in the customer's ledger, with ``note``."""
     number = normalize_phone(phone)
     now = st.now()
     with st.store.transaction():
@@ -167,8 +187,8 @@ def update_customer(st: State, phone: str, **changes: Any) -> dict[str, Any]:
         for column in ("cash", "points"):
             if changes.get(column) is not None:
                 new = parse_amount(changes[column], allow_zero=True)
-                st.move(customer, column.upper(), new - Decimal(customer[column]), "ADJUST", None, now,
-                        note="set by the sandbox admin")
+                if new != Decimal(customer[column]):
+                    st.move(customer, column.upper(), new - Decimal(customer[column]), "ADJUST", None, now, note=note)
                 customer = st.customer_row(number)
         if changes.get("status"):
             status = str(changes["status"]).upper()

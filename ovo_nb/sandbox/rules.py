@@ -33,6 +33,10 @@ RULES: tuple[Rule, ...] = (
          "signature error)", "sandbox/gateway.py PRE_STATE_STEPS, IN_STATE_STEPS"),
     Rule("GW-BODY-JSON", "A SNAP POST body is one JSON object; anything else is 400xx00",
          "SPEC: body parses -> ...; ASPI 400xx00 'message parsing failed'", "gateway.parse_body"),
+    Rule("GW-BODY-UNIQUE-KEYS", "A JSON body naming a key twice in one object ('amount' 1.00, then 5000000.00) is "
+         "400xx00 naming the key, never read as one of its values; admin bodies likewise (400)",
+         "RFC 8259 4: names within an object SHOULD be unique, and parsers differ on which value wins; product: "
+         "hostile input", "_types.read_json"),
     Rule("GW-HEADERS", "X-TIMESTAMP, X-SIGNATURE and X-CLIENT-KEY (token APIs) or X-PARTNER-ID are required: "
          "400xx02", "SPEC: Headers; required signature headers present", "gateway.signature_headers"),
     Rule("GW-TIMESTAMP-FORMAT", "X-TIMESTAMP is yyyy-MM-ddTHH:mm:ss[.SSS]+07:00 (Jakarta); malformed is 400xx01, "
@@ -191,6 +195,9 @@ RULES: tuple[Rule, ...] = (
     # ------------------------------------------------------------------ onboarding
     Rule("ONB-PRODUCTION", "Production onboarding requires an IP whitelist", "FAQ: production credentials: "
          "Provide IP whitelist", "ops.register_partner"),
+    Rule("ONB-CALLBACKS", "Callback and error-redirect URLs are registered only as static https URLs without a query",
+         "FAQ: the callback URL should have a static value & should be registered in OVO environment before use",
+         "ops.register_partner (keys.validate_callback_url)"),
     Rule("ONB-CREDENTIALS", "Onboarding answers OVO's encrypted pair (RSA-wrapped key.bin, openssl enc file)",
          "SPEC: Client credential sharing (OVO's SOP)", "admin._register_partner"),
     # ------------------------------------------------------------------ tolerance and hostile input
@@ -199,11 +206,21 @@ RULES: tuple[Rule, ...] = (
          "strict mode keeps only the minified form", "gateway.Call.tolerate"),
     Rule("HOSTILE-BODY", "A body over 1 MB is refused 413 before it is read; nesting deeper than 32 is 400xx00",
          "product: servers answer hostile input in bounded time and memory", "_types.MAX_BODY_BYTES, MAX_JSON_DEPTH"),
-    Rule("HOSTILE-FRAMING", "Broken HTTP framing is answered in SNAP JSON: 400, 405, 408, 411, 413, 431",
-         "product: servers answer hostile input in bounded time and memory", "server.SandboxServer"),
+    Rule("HOSTILE-FRAMING", "Broken HTTP framing is answered in SNAP JSON: 400, 405, 408, 411, 413, 431; "
+         "Content-Length with Transfer-Encoding is 400 and the connection closed, so nothing is smuggled after it",
+         "product: servers answer hostile input in bounded time and memory; RFC 9112 6.1",
+         "server.SandboxServer._check_head"),
+    Rule("HOSTILE-SLOW", "Slow, trickling and idle clients hold a descriptor, never a worker: each request is read "
+         "whole (within 10 s of its first byte, else 408) before a worker sees it; bodies held at once are capped "
+         "(503); at the descriptor limit a new client is answered 503 at once",
+         "product: servers answer hostile input in bounded time and memory", "server.SandboxServer (selector)"),
     Rule("HOSTILE-ADMIN", "Admin and config fields are typed and bounded: 'false' is not true, a string is not a "
          "list, the clock moves at most ten years", "product: bad input gets a clear error",
          "admin.read_body, MAX_CLOCK_ADVANCE_SECONDS"),
+    Rule("ADMIN-REPLACE", "POST of an existing customer is 409 unless the body says \"replace\": true; a replace "
+         "writes each balance change to her ledger as an ADJUST entry, so her balance equals her movements",
+         "product: the sandbox's books balance (the soak checks every balance against its movements)",
+         "ops.add_customer"),
 )
 """The catalogue, in the order SNAP_SPEC and the FAQ present the rules."""
 
@@ -215,10 +232,10 @@ def rule(rule_id: str) -> Rule:
     return _BY_ID[rule_id]
 
 
-def catalogue_text() -> str:
-    """The catalogue for a terminal: one block per rule."""
+def catalogue_text(fidelity: str = "docs/FIDELITY.md") -> str:
+    """The catalogue for a terminal: one block per rule; ``fidelity`` is where the page with each rule's tests is."""
     lines = [f"{len(RULES)} rules the sandbox enforces ({sum(r.assumed for r in RULES)} assumed); "
-             "docs/FIDELITY.md lists the tests of each.", ""]
+             f"{fidelity} lists the tests of each.", ""]
     for r in RULES:
         lines += [f"{r.id}{' (assumed)' if r.assumed else ''}: {r.rule}", f"    source: {r.source}",
                   f"    where:  {r.implemented_by}"]

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .._files import read_private_file
 from ..errors import ValidationError
 from ..keys import Credentials, fingerprint, load_public_key, prepare_partner_keys, public_key_pem
 from ..snap import ACCESS_TOKEN_LIFETIME, REFUND_WINDOW_DAYS, Clock
@@ -20,6 +21,7 @@ from ..testbed import (
     DEFAULT_CALLBACK_URLS,
     DEFAULT_CLIENT_ID,
     DEFAULT_MERCHANT_ID,
+    DEFAULT_PARTNER_NAME,
     SANDBOX_TEST_PIN,
     TEST_CUSTOMERS,
     sandbox_dir,
@@ -70,10 +72,10 @@ def ensure_default_partner(sandbox: Sandbox, folder: Path | None = None) -> Sand
     row = sandbox.store.one("SELECT * FROM partners WHERE client_id = ?", DEFAULT_CLIENT_ID)
     if row is None:
         saved = folder / "credentials.toml"  # a new state file keeps the partner's existing secret
-        secret = tomllib.loads(saved.read_text()).get("client_secret") if saved.exists() else None
+        secret = tomllib.loads(read_private_file(saved).decode()).get("client_secret") if saved.exists() else None
         sandbox.register_partner(
             public_key_pem(keys.private_key, "pkcs1"), client_id=DEFAULT_CLIENT_ID, client_secret=secret,
-            name="Sandbox Merchant", merchant_id=DEFAULT_MERCHANT_ID, callback_urls=DEFAULT_CALLBACK_URLS[:1],
+            name=DEFAULT_PARTNER_NAME, merchant_id=DEFAULT_MERCHANT_ID, callback_urls=DEFAULT_CALLBACK_URLS[:1],
             error_urls=DEFAULT_CALLBACK_URLS[1:],
             daily_refund_limit="50000000.00")
     elif fingerprint(load_public_key(row["public_key_pem"].encode())) != keys.fingerprint:
@@ -162,7 +164,7 @@ def apply_config(sandbox: Sandbox, path: str | Path, folder: Path | None = None)
             customer["phone"], name=customer.get("name", ""), cash=customer.get("cash", "0"),
             points=customer.get("points", "0"), pin=customer.get("pin", SANDBOX_TEST_PIN),
             status=customer.get("status", "ACTIVE"), registered=customer.get("registered", True),
-            pin_locked=customer.get("pin_locked", False))
+            pin_locked=customer.get("pin_locked", False), replace=True)  # the file says how she is: it wins
         created.append(f"customer {phone}")
     return created
 

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS customers (
     otp_generations INTEGER NOT NULL DEFAULT 0,
     otp_window_start TEXT,
     otp_blocked_until TEXT,
+    otp_block_reason TEXT,
     ilp TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS lookups (client_id TEXT NOT NULL, phone TEXT NOT NULL, at TEXT NOT NULL);
@@ -180,6 +181,7 @@ MIGRATIONS: tuple[tuple[str, str, str], ...] = (
     ("partners", "lenient", "INTEGER NOT NULL DEFAULT 0"),
     ("webview_sessions", "stage", "TEXT NOT NULL DEFAULT 'CODE'"),
     ("webview_sessions", "opened_at", "TEXT"),
+    ("customers", "otp_block_reason", "TEXT"),
 )
 """Columns added since the first release: a state file made by an older version gains them."""
 
@@ -215,7 +217,7 @@ class Store:
                 yield self
             except BaseException:
                 self._depth -= 1
-                if outer:
+                if outer and self._db.in_transaction:  # SQLite may have rolled back itself (a full disk)
                     self._db.execute("ROLLBACK")
                 raise
             self._depth -= 1

@@ -125,6 +125,8 @@ def _block_message(step: str, customer: Row, now: datetime) -> str | None:
         return None
     until = parse_time(customer["otp_blocked_until"])
     if until and now < until:
+        if customer["otp_block_reason"] == "generations":
+            return f"Too many OTPs requested (5 in 30 minutes). Try again after {until:%H:%M} WIB."
         return f"Too many wrong OTPs. Try again after {until:%H:%M} WIB."
     return None
 
@@ -188,8 +190,8 @@ def _wrong_code(st: State, step: str, customer: Row, now: datetime) -> WebviewOu
     else:
         failures = customer["otp_failures"] + 1
         until = now_text(now + OTP_BLOCK) if failures >= OTP_MAX_FAILURES else None
-        st.store.run("UPDATE customers SET otp_failures = ?, otp_blocked_until = ? WHERE phone = ?",
-                     0 if until else failures, until, phone)
+        st.store.run("UPDATE customers SET otp_failures = ?, otp_blocked_until = ?, otp_block_reason = ?"
+                     " WHERE phone = ?", 0 if until else failures, until, "wrong" if until else None, phone)
     st.store.record(now_text(now), "customer", mask_phone(phone), f"wrong {step}", failures=failures)
     customer = st.customer_row(phone)
     blocked = _block_message(step, customer, now)

@@ -72,8 +72,7 @@ def account_binding(st: State, call: Call) -> Answer:
         raise SnapError(403, "01", reason="Lookup Required", extra={"_sandbox": {
             "hint": "Call the lookup API for this phone before binding (OVO rule)."}})
     if st.active_binding(client_id, phone):
-        raise SnapError(403, "01", reason="Account Already Linked",
-                        extra={"_sandbox": {"hint": "One OVO account per partner account: unbind first."}})
+        raise SnapError(403, "01", reason="Account Already Linked", extra={"_sandbox": {"hint": ALREADY_LINKED}})
     if partner_customer and st.store.one(
         "SELECT 1 FROM bindings WHERE client_id = ? AND partner_customer_id = ? AND status = 'ACTIVE'",
         client_id, partner_customer,
@@ -120,18 +119,37 @@ def activate_binding(st: State, client_id: str, binding_id: int | None, phone: s
     return refresh
 
 
+ALREADY_LINKED = (
+    "This phone is already linked to your client id, and OVO allows one binding per phone and partner. Use the "
+    "vault that holds that binding, or unbind it there; if those tokens are lost, the customer unlinks you in the "
+    "OVO app (sandbox: `ovo-nb trigger unlink-in-app PHONE`), then bind again.")
+OTP_BLOCK_HINTS = {
+    "generations": "Five OTPs were sent to this phone within 30 minutes (OVO's limit; every binding and unbinding "
+                   "sends one): no new OTP before {until:%H:%M} WIB. In the sandbox, a fresh customer "
+                   "(ovo.sandbox.new_customer()) or `ovo-nb sandbox reset` starts clean.",
+    "wrong": "Five wrong OTPs were typed for this phone: OTPs are blocked until {until:%H:%M} WIB (OVO's limit).",
+}
+"""Why a customer's OTPs are blocked, in words: the two limits OVO states are told apart."""
+
+
+def otp_blocked(until: datetime, reason: str | None) -> SnapError:
+    """403xx11 OTP Blocked, saying which of OVO's two OTP limits blocked it and until when."""
+    hint = OTP_BLOCK_HINTS.get(reason or "wrong", OTP_BLOCK_HINTS["wrong"]).format(until=until)
+    return SnapError(403, "11", extra={"_sandbox": {"blockedUntil": until.isoformat(), "hint": hint}})
+
+
 def otp_generation(st: State, customer: Row, now: datetime) -> None:
     """At most five OTPs per 30 minutes, and none while blocked."""
     blocked = parse_time(customer["otp_blocked_until"])
     if blocked and now < blocked:
-        raise SnapError(403, "11", extra={"_sandbox": {"blockedUntil": blocked.isoformat()}})
+        raise otp_blocked(blocked, customer["otp_block_reason"])
     window = parse_time(customer["otp_window_start"])
     generations = customer["otp_generations"] if window and now - window < OTP_BLOCK else 0
     if generations >= OTP_MAX_GENERATIONS:
         until = now + OTP_BLOCK
-        st.store.run("UPDATE customers SET otp_blocked_until = ?, otp_generations = 0 WHERE phone = ?",
-                     now_text(until), customer["phone"])
-        raise SnapError(403, "11", extra={"_sandbox": {"blockedUntil": until.isoformat()}})
+        st.store.run("UPDATE customers SET otp_blocked_until = ?, otp_block_reason = 'generations', "
+                     "otp_generations = 0 WHERE phone = ?", now_text(until), customer["phone"])
+        raise otp_blocked(until, "generations")
     st.store.run("UPDATE customers SET otp_generations = ?, otp_window_start = ? WHERE phone = ?",
                  generations + 1, customer["otp_window_start"] if generations else now_text(now), customer["phone"])
 
