@@ -94,9 +94,10 @@ found = len(compare.df1_unq_rows) + len(compare.df2_unq_rows) + len(compare.all_
     "bare DuckDB join": f"""
 import sys, tempfile, time
 import duckdb
+spill = tempfile.TemporaryDirectory()
 con = duckdb.connect()
 con.execute("SET memory_limit = '2GB'"); con.execute("SET enable_progress_bar = false")
-con.execute(f"SET temp_directory = '{{tempfile.mkdtemp()}}'")
+con.execute(f"SET temp_directory = '{{spill.name}}'")
 started = time.perf_counter()
 con.execute(f"CREATE TEMP TABLE j AS SELECT * FROM read_parquet('{{sys.argv[1]}}') p FULL OUTER JOIN "
             f"read_parquet('{{sys.argv[2]}}') o USING ({', '.join(KEY)})")
@@ -208,6 +209,7 @@ def main() -> None:
                 found[rows][name] = report["found"]
         for path in files:
             path.unlink()
+    folder.rmdir()
     names = list(tools)
     width = max(len(n) for n in names) + 2
     print(f"{'rows a side':<12}" + "".join(f"{n:>{width + 6}}" for n in names) + f"{'ovo-nb / join':>16}")
