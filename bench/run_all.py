@@ -21,7 +21,7 @@ BENCHES = {
     "sandbox": (["--seconds", "3"], ["--seconds", "0.5"]),
     "client_overhead": (["--calls", "1000"], ["--calls", "100"]),
     "runner": ([], []),
-    "reconcile": (["--rows", "1000000"], ["--rows", "20000"]),
+    "reconcile": (["--rows", "100000", "1000000"], ["--rows", "20000", "--repeat", "1"]),
     "soak": (["--payments", "1000"], ["--payments", "40", "--customers", "3", "--workers", "2"]),
     "install": ([], ["--offline"]),
 }

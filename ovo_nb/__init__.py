@@ -15,6 +15,8 @@ The public API is re-exported here; the modules behind it may move.
 - :mod:`ovo_nb.postman`: the Postman collection and environment for a profile.
 - :mod:`ovo_nb.views`: step cards, sequence diagrams, charts and readable tables.
 - :mod:`ovo_nb.walkthrough` and :mod:`ovo_nb.widgets`: what the notebooks are made of.
+- :mod:`ovo_nb.reconciliation` and :mod:`ovo_nb.reports`: reconciliation and its reports;
+  :mod:`ovo_nb.finance`: the page finance opens (``ovo-nb finance``).
 
 Every name loads on first use: ``import ovo_nb`` (or ``ovo_nb.snap``) loads neither pandas, nor
 ipywidgets, nor the sandbox.
@@ -66,6 +68,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
         write_evidence_workbook,
         write_scenario_results,
     )
+    from .finance import finance_app
     from .flows import Ovo, PaymentOutcome, PendingBinding, PendingPayment, PendingUnbinding
     from .keys import (
         CredentialPair,
@@ -106,14 +109,17 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name loads 
     from .postman import PostmanExport, export_postman
     from .project import Project, find_project
     from .reconciliation import (
+        Period,
+        Preset,
         Reconciliation,
         from_ledger,
         from_settlement,
+        ledger_rows,
         load_records,
         reconcile,
         settle_from_settlement,
     )
-    from .reports import write_reconciliation
+    from .reports import write_ledger_export, write_reconciliation
     from .scaffold import InitResult, init_project
     from .secretbox import SecretBox
     from .signing import (
@@ -183,6 +189,7 @@ _EXPORTS: dict[str, str] = {
         'Scenario', 'ScenarioResult', 'as_http', 'evidence_session', 'fill_template', 'run_scenarios', 'scenarios',
         'write_devsite_report', 'write_evidence_workbook', 'write_scenario_results',
     ), "evidence"),
+    **dict.fromkeys(('finance_app',), "finance"),
     **dict.fromkeys(('Ovo', 'PaymentOutcome', 'PendingBinding', 'PendingPayment', 'PendingUnbinding',), "flows"),
     **dict.fromkeys((
         'CredentialPair', 'CredentialRequest', 'Credentials', 'PartnerKeys', 'build_credential_request',
@@ -197,9 +204,10 @@ _EXPORTS: dict[str, str] = {
         'SingleUseToken', 'TopupOptions', 'Unbinding',
     ), "models"),
     **dict.fromkeys((
-        'Reconciliation', 'from_ledger', 'from_settlement', 'load_records', 'reconcile', 'settle_from_settlement',
+        'Period', 'Preset', 'Reconciliation', 'from_ledger', 'from_settlement', 'ledger_rows', 'load_records',
+        'reconcile', 'settle_from_settlement',
     ), "reconciliation"),
-    **dict.fromkeys(('write_reconciliation',), "reports"),
+    **dict.fromkeys(('write_ledger_export', 'write_reconciliation',), "reports"),
     **dict.fromkeys(('artefact_dir',), "_files"),
     **dict.fromkeys(('SecretBox',), "secretbox"),
     **dict.fromkeys((
@@ -282,7 +290,9 @@ __all__ = [
     "PendingBinding",
     "PendingPayment",
     "PendingUnbinding",
+    "Period",
     "PostmanExport",
+    "Preset",
     "Profile",
     "Project",
     "RateLimitError",
@@ -330,6 +340,7 @@ __all__ = [
     "explain_call",
     "export_postman",
     "fill_template",
+    "finance_app",
     "find_project",
     "fingerprint",
     "finish_notebook",
@@ -341,6 +352,7 @@ __all__ = [
     "generate_private_key",
     "init_project",
     "latency_chart",
+    "ledger_rows",
     "load_private_key",
     "load_profile",
     "load_public_key",
@@ -389,6 +401,7 @@ __all__ = [
     "write_credential_request",
     "write_devsite_report",
     "write_evidence_workbook",
+    "write_ledger_export",
     "write_reconciliation",
     "write_scenario_results",
 ]

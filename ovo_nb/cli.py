@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import OvoNbError, ValidationError
 from .storage import not_yet_made
 from .testbed import SANDBOX_PORT, SANDBOX_SERVER_URL
+
+if TYPE_CHECKING:
+    from .ledger import PartnerLedger
 
 __all__ = ["main"]
 
@@ -318,6 +323,175 @@ def _state_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     state.set_defaults(handler=_state)
 
 
+def _mapping(text: str | None, flag: str) -> dict[str, str]:
+    """``"order=partner_reference_no,total=amount"`` as a mapping."""
+    if not text:
+        return {}
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    if any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
+        raise ValidationError(f"{flag} {text!r}: give 'your column=field,...', e.g. 'order_id=partner_reference_no'.")
+    return {column.strip(): name.strip() for column, name in pairs}
+
+
+def _open_ledger(profile_name: str | None) -> tuple[PartnerLedger, Path]:
+    from .config import load_profile
+    from .ledger import PartnerLedger
+
+    path = load_profile(profile_name).state_dir / "ledger.sqlite"
+    if not path.exists():
+        raise ValidationError(f"No partner ledger at {path} yet: run payments with this profile first, "
+                              "or give the partner's export file instead of 'ledger'.")
+    return PartnerLedger(path), path
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from .reconciliation import ALL_CATEGORIES, CUT_OFF, PRESETS, Preset, ledger_rows, reconcile
+    from .reports import write_reconciliation
+    from .views import amount_text
+
+    failing = [name.strip() for name in (args.fail_on or "").split(",") if name.strip()]
+    if "any" in failing:
+        failing = [c for c in ALL_CATEGORIES if c not in ("matched", CUT_OFF)]
+    unknown = [name for name in failing if name not in ALL_CATEGORIES]
+    if unknown:
+        raise ValidationError(f"--fail-on {', '.join(unknown)}: not a category; one of {', '.join(ALL_CATEGORIES)} "
+                              "or 'any'.")
+    sides: dict[str, object] = {}
+    presets: dict[str, Preset] = {}
+    for side, source in (("partner", args.partner), ("ovo", args.ovo)):
+        name = getattr(args, f"{side}_preset")
+        if name not in (*PRESETS, "none"):
+            raise ValidationError(f"--{side}-preset {name!r}: one of {', '.join(PRESETS)} or none.")
+        base = PRESETS.get(name) or Preset("none", "the columns as named")
+        presets[side] = Preset(base.name, base.what, {**base.mapping, **_mapping(getattr(args, f"{side}_map"),
+                                                                                 f"--{side}-map")},
+                               getattr(args, f"{side}_amount_format") or base.amount_format)
+        sides[side] = source
+    described = {"partner": args.partner, "ovo": args.ovo}
+    ledger = None
+    if args.partner == "ledger":
+        ledger, path = _open_ledger(args.profile)
+        sides["partner"], described["partner"] = ledger_rows(ledger), f"partner ledger ({path})"
+    try:
+        result = reconcile(sides["partner"], sides["ovo"], partner_preset=presets["partner"],
+                           ovo_preset=presets["ovo"], amount_format=args.amount_format, period=args.period,
+                           cut_off_days=args.cut_off_days, partner_source=described["partner"],
+                           ovo_source=described["ovo"])
+    finally:
+        if ledger is not None:
+            ledger.close()
+    written = write_reconciliation(result, args.out, args.formats.split(",")) if args.out else {}
+    counts, totals = result.counts(), result.totals().groupby(level="category", sort=False).sum()
+    failed = [name for name in ALL_CATEGORIES if name in failing and counts.get(name, 0) > 0]
+    if args.json:
+        summary = result.summary()
+        summary.update(sources=described, written={k: str(v) for k, v in written.items()}, fail_on=failing,
+                       failing=failed, exit=1 if failed else 0)
+        print(json.dumps(summary, indent=2))
+    else:
+        period = f", {result.period} (Jakarta days; counterparts up to {args.cut_off_days} day(s) across the " \
+                 "cut-off)" if result.period else ""
+        print(f"OVO reconciliation{period}\n  partner: {described['partner']}\n  OVO:     {described['ovo']}")
+        print(f"  {'category':<20} {'rows':>10} {'partner IDR':>20} {'OVO IDR':>20}")
+        for name in result.categories:
+            print(f"  {name:<20} {int(counts[name]):>10,} {amount_text(totals.loc[name, 'partner_idr']):>20} "
+                  f"{amount_text(totals.loc[name, 'ovo_idr']):>20}")
+        if written:
+            print(f"reports in {args.out}: {', '.join(sorted(written))}")
+    for name in failed:
+        where = f" (see {written[f'{name}.csv']})" if f"{name}.csv" in written else ""
+        print(f"FAIL {name}: {int(counts[name]):,} row(s), partner IDR {amount_text(totals.loc[name, 'partner_idr'])}, "
+              f"OVO IDR {amount_text(totals.loc[name, 'ovo_idr'])}{where}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    from .reconciliation import Period, ledger_rows
+    from .reports import write_ledger_export
+
+    period = Period.parse(args.period)
+    ledger, _ = _open_ledger(args.profile)
+    try:
+        rows = ledger_rows(ledger, period)
+    finally:
+        ledger.close()
+    if args.out:
+        path = write_ledger_export(rows, args.out)
+        print(f"{len(rows):,} row(s) of {period} written to {path}", file=sys.stderr)
+    else:
+        sys.stdout.write(rows.to_csv(index=False))
+    return 0
+
+
+PAGE_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob: data:; "
+               "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+               "connect-src 'self' ws: wss:; frame-ancestors 'self'; form-action 'self'; base-uri 'self'")
+"""Finance's page loads nothing from elsewhere (Voila's template links a font stylesheet on a CDN: refused)."""
+
+
+def _set_xsrf_cookie(request: Any, notebook: Any, cwd: str) -> None:
+    """Before the page's kernel starts: give the page its ``_xsrf`` cookie, which the page's own
+    "shut my kernel down" call on closing needs (Voila does not set it; without it that call is
+    refused and the session would linger until culled)."""
+    request.xsrf_token  # noqa: B018  (reading it sets the cookie)
+
+
+def _finance(args: argparse.Namespace) -> int:
+    import secrets
+    import shutil
+    import socket
+    import tempfile
+    import webbrowser
+
+    from voila.app import Voila
+
+    from .finance import DATA_ENV, MAX_UPLOAD_ENV, SESSIONS_ENV
+
+    notebook = Path(__file__).parent / "apps" / "finance.ipynb"
+    data = Path(args.data).expanduser().resolve() if args.data else None
+    if data is not None and not data.is_dir():
+        raise ValidationError(f"--data {args.data}: not a folder; give the folder holding the exports to pick from.")
+    if args.max_upload < 1:
+        raise ValidationError(f"--max-upload {args.max_upload}: give 1 (MB) or more.")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: a closed port is free
+            probe.bind((args.host, args.port))
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValidationError(f"cannot listen on {args.host}:{args.port} ({reason}); choose another --port "
+                              "or --host.") from None
+    token = args.token or secrets.token_urlsafe(24)
+    sessions = Path(tempfile.mkdtemp(prefix="ovo-nb-finance-"))  # every session's files; all gone at the end
+    os.environ.update({MAX_UPLOAD_ENV: str(args.max_upload * 1024 * 1024), SESSIONS_ENV: str(sessions)})
+    if data is not None:
+        os.environ[DATA_ENV] = str(data)  # the page's kernels inherit this process's environment
+    server = Voila()
+    server.initialize([str(notebook), f"--Voila.ip={args.host}", f"--port={args.port}", "--no-browser",
+                       f"--token={token}", "--Voila.port_retries=0", f"--Voila.root_dir={notebook.parent}",
+                       "--Voila.log_level=WARN", "--MappingKernelManager.cull_idle_timeout=3600",
+                       "--MappingKernelManager.cull_interval=300",
+                       # kernels talk over Unix sockets in the private folder, not TCP on the machine
+                       "--KernelManager.transport=ipc", f"--KernelManager.ip={sessions / 'kernel'}"])
+    server.voila_configuration.prelaunch_hook = _set_xsrf_cookie
+    server.voila_configuration.file_allowlist = []  # Voila serves allow-listed files without the token: none
+    server.tornado_settings = {"headers": {"Content-Security-Policy": PAGE_POLICY}}
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{shown}:{args.port}/?token={token}"
+    print(f"Finance's reconciliation page: {url}", flush=True)
+    print(f"  uploads up to {args.max_upload} MB, kept only while a page is open"
+          + (f"; files to pick from {data}" if data else "") + "\nCtrl+C stops it.", flush=True)
+    if args.open:
+        webbrowser.open(url)
+    try:
+        server.start()  # until Ctrl+C or SIGTERM; then every page's kernel is shut down
+    except KeyboardInterrupt:
+        pass
+    finally:
+        shutil.rmtree(sessions, ignore_errors=True)
+    return 0
+
+
 def _init(args: argparse.Namespace) -> int:
     from .scaffold import init_project
 
@@ -436,6 +610,60 @@ def build_parser() -> argparse.ArgumentParser:
     conforming.set_defaults(handler=_conformance)
     _state_parser(commands)
     _add_postman(commands)
+    reconciling = commands.add_parser(
+        "reconcile", help="match the partner's records against OVO's; exit 1 when a --fail-on category has rows",
+        description="Match the partner's records against OVO's, every row in one category. Exit 0, or 1 when a "
+                    "--fail-on category has rows (one line each on stderr), or 2 when an input is refused.")
+    reconciling.add_argument("partner", help="the partner's file or glob (CSV, XLSX, Parquet), or 'ledger' for the "
+                                             "profile's partner ledger")
+    reconciling.add_argument("ovo", help="OVO's settlement file or glob (CSV, XLSX, Parquet)")
+    reconciling.add_argument("--period", default=None,
+                             help="Jakarta days to reconcile: a month (2026-11), a day or FIRST..LAST; rows just "
+                                  "across its edge are matched as cut_off")
+    reconciling.add_argument("--cut-off-days", type=int, default=1,
+                             help="how far outside the period a counterpart is looked for (default: 1 day)")
+    reconciling.add_argument("--out", default=None, metavar="DIR",
+                             help="write the CSV per category, reconciliation.xlsx and reconciliation.html here")
+    reconciling.add_argument("--formats", default="csv,xlsx,html", help="which reports --out writes (default: all)")
+    reconciling.add_argument("--fail-on", default=None, metavar="CATEGORIES",
+                             help="comma-separated categories (or 'any': every one but matched and cut_off) that "
+                                  "make the command exit 1 when they have rows")
+    reconciling.add_argument("--json", action="store_true", help="print the summary as JSON")
+    reconciling.add_argument("--partner-preset", default="ledger",
+                             help="the partner file's layout: ledger (default: ovo-nb ledger export), "
+                                  "ovo-settlement or none")
+    reconciling.add_argument("--ovo-preset", default="ovo-settlement",
+                             help="OVO's file layout: ovo-settlement (default, the assumed layout) or none")
+    reconciling.add_argument("--partner-map", default=None, metavar="COLUMN=FIELD,...",
+                             help="rename the partner file's columns, e.g. order_id=partner_reference_no")
+    reconciling.add_argument("--ovo-map", default=None, metavar="COLUMN=FIELD,...", help="rename OVO's columns")
+    reconciling.add_argument("--amount-format", default="auto",
+                             help="how amounts are written: auto (default: detected per file), plain (15000.00), "
+                                  "en (15,000.00) or id (15.000,00)")
+    reconciling.add_argument("--partner-amount-format", default=None, help="the partner file's only")
+    reconciling.add_argument("--ovo-amount-format", default=None, help="OVO's file's only")
+    reconciling.add_argument("--profile", default=None, help="whose partner ledger 'ledger' reads")
+    reconciling.set_defaults(handler=_reconcile)
+    ledgering = commands.add_parser("ledger", help="the partner ledger: export a period for reconciliation")
+    ledger_commands = ledgering.add_subparsers(dest="ledger_command", required=True)
+    exporting = ledger_commands.add_parser("export", help="write the ledger's payments and refunds of a period")
+    exporting.add_argument("--period", required=True, help="Jakarta days: a month (2026-11), a day or FIRST..LAST")
+    exporting.add_argument("--out", default=None, metavar="FILE",
+                           help="a .csv, .xlsx or .parquet file (default: CSV on standard output)")
+    exporting.add_argument("--profile", default=None, help="whose ledger (default: $OVO_NB_PROFILE or sandbox)")
+    exporting.set_defaults(handler=_ledger)
+    financing = commands.add_parser("finance", help="serve finance's reconciliation page (upload two files, pick the "
+                                                    "period, see and download the result)")
+    financing.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    financing.add_argument("--port", type=int, default=8866, help="port (default: 8866)")
+    financing.add_argument("--token", default=None,
+                           help="the access token in the page's link (default: a new random one each start)")
+    financing.add_argument("--data", default=None, metavar="DIR",
+                           help="a folder of exports finance can pick from instead of uploading")
+    financing.add_argument("--max-upload", type=int, default=100, metavar="MB",
+                           help="the largest file a page accepts (default: 100 MB; bigger ones go in --data)")
+    financing.add_argument("--open", action="store_true", help="open the page in the default browser")
+    financing.set_defaults(handler=_finance)
     return parser
 
 

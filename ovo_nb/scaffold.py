@@ -2,6 +2,7 @@
 
 It writes the notebooks, a commented ``ovo-nb.toml`` (no secrets), a ``.gitignore`` for outputs,
 state and keys, CI for GitHub Actions and GitLab CI running the notebooks against the sandbox,
+the monthly reconciliation on a schedule (:data:`ovo_nb.schedules.SCHEDULE_FILES`),
 ``requirements.txt`` pinning this ovo-nb, and a short README. It never replaces a file that
 differs from what it would write unless asked (``force``): run again after an upgrade, it adds
 what is missing and names each file it kept.
@@ -21,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import OvoNbError
 from .project import PROJECT_FILE, packaged_notebooks
+from .schedules import SCHEDULE_FILES
 
 __all__ = ["InitResult", "init_project"]
 
@@ -85,6 +87,8 @@ def _planned(wheel: Path | None) -> Iterator[tuple[str, bytes]]:
     values = {"version": _version()}
     for template, target in TEMPLATES:
         yield target, string.Template(_template(template)).safe_substitute(values).encode()
+    for target, text in SCHEDULE_FILES.items():  # the monthly close on a schedule: cron, systemd, GitHub Actions
+        yield target, text.encode()
     yield "requirements.txt", _requirements(wheel).encode()
     if wheel is not None:
         yield f"{VENDOR_DIR}/{wheel.name}", wheel.read_bytes()

@@ -40,6 +40,7 @@ __all__ = [
     "REFUND_WINDOW_DAYS",
     "RESPONSE_CASES",
     "SERVICE_CODES",
+    "SETTLEMENT_COLUMNS",
     "SINGLE_USE_TOKEN_LIFETIME",
     "TIMESTAMP_WINDOW",
     "TRANSACTION_LIMIT",
@@ -115,6 +116,24 @@ TRANSACTION_STATUSES: dict[str, str] = {
     "05": "Canceled", "06": "Failed", "07": "Not Found",
 }
 """``latestTransactionStatus`` of the direct debit status API, with its names (ASPI)."""
+
+SETTLEMENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("type", "record_type", "PAYMENT or REFUND"),
+    ("time", "time", "when OVO booked it, in Jakarta time (ISO 8601): a payment's time of payment, else of request"),
+    ("client_id", "", "the partner's client id"),
+    ("merchant_id", "", "the partner's merchant id"),
+    ("partner_reference_no", "partner_reference_no", "the partner's payment reference (partnerReferenceNo)"),
+    ("reference_no", "reference_no", "OVO's payment reference (referenceNo)"),
+    ("partner_refund_no", "partner_refund_no", "the partner's refund reference (partnerRefundNo); empty on a payment"),
+    ("refund_no", "refund_no", "OVO's refund reference (refundNo); empty on a payment"),
+    ("amount", "amount", "IDR as SNAP writes it (10000.00)"),
+    ("currency", "currency", "IDR"),
+    ("status", "status", "the latestTransactionStatus name in capitals (SUCCESS, PENDING, CANCELED, FAILED, ...)"),
+    ("balance_type", "", "what the customer paid with (CASH, POINTS)"),
+)
+"""OVO's settlement file, one line per payment and per refund under a header row: column, the
+reconciliation field it fills (empty: not reconciled) and its meaning. *Assumed*: OVO publishes no
+layout; the sandbox writes this one and the ``ovo-settlement`` preset reads it."""
 
 
 class Clock(Protocol):

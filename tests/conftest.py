@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -84,3 +85,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     else:
         url = request.getfixturevalue("pg_url")
         yield Backend("postgresql", lambda room: url, cluster=request.getfixturevalue("pg_cluster"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, through Playwright: one per test module (tests/chromium.py)."""
+    from chromium import CHROMIUM, CHROMIUM_ARGS
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

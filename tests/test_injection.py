@@ -91,7 +91,8 @@ def test_reconciliation_reports_show_every_payload_and_run_none(tmp_path: Path) 
     from openpyxl import load_workbook
 
     sheet = load_workbook(written["reconciliation.xlsx"])["Amount mismatch"]
-    differences = [row[10] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    column = [cell.value for cell in sheet[1]].index("Difference IDR (partner − OVO)")
+    differences = [row[column] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert differences and all(isinstance(v, (int, float)) and v < 0 for v in differences)
     rows = list(csv.DictReader(io.StringIO(written["amount_mismatch.csv"].read_text(encoding="utf-8-sig"))))
     assert rows and all(Decimal(r["Difference IDR (partner − OVO)"]) < 0 for r in rows)

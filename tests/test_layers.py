@@ -97,7 +97,8 @@ LAYERS: dict[str, int] = {
     "config": 2, "client": 2, "calllog": 2, "tokens": 2, "ledger": 2, "webview": 2, "models": 2, "sandbox": 2,
     "environments": 3, "flows": 3, "views": 3,
     "_recon_sql": 4, "doctor": 4, "reconciliation": 4, "reports": 4, "evidence": 4, "walkthrough": 4, "widgets": 4, "traffic": 4,
-    "workbench": 4, "conformance": 4, "scaffold": 4, "outcome": 4, "migration": 4, "postman": 4,
+    "workbench": 4, "conformance": 4, "scaffold": 4, "outcome": 4, "migration": 4, "postman": 4, "finance": 4,
+    "schedules": 4,
     "runner": 5, "cli": 5, "__main__": 5,
 }
 """ARCHITECTURE.md's layers: L0 the wire vocabulary ... L5 the commands; the sandbox is L2b."""

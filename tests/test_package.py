@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = ["calllog", "client", "config", "doctor", "errors", "flows", "keys", "ledger", "models", "runner", "sandbox",
            "secretbox", "signing", "snap", "tokens", "walkthrough", "webview", "widgets",
            "reconciliation", "reports", "traffic", "evidence", "environments", "testbed", "project", "scaffold", "outcome",
-           "postman"]
+           "postman", "schedules", "finance"]
 
 
 def test_exported_names_exist_and_are_unique() -> None:

@@ -23,6 +23,7 @@ from ..keys import load_public_key, public_key_pem, validate_callback_url
 from ..snap import (
     ENDPOINTS,
     REFUND_WINDOW_DAYS,
+    SETTLEMENT_COLUMNS,
     TRANSACTION_STATUSES,
     format_amount,
     normalize_phone,
@@ -271,11 +272,10 @@ def tamper_payment(st: State, partner_reference_no: str, *, amount: str | None =
 
 
 def settlement_csv(st: State) -> str:
-    """OVO's side for reconciliation: one line per payment and per refund."""
+    """OVO's side for reconciliation: one line per payment and per refund, in ``SETTLEMENT_COLUMNS``' order."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["type", "time", "client_id", "merchant_id", "partner_reference_no", "reference_no",
-                     "partner_refund_no", "refund_no", "amount", "currency", "status", "balance_type"])
+    writer.writerow([column for column, _, _ in SETTLEMENT_COLUMNS])
     for p in st.store.all("SELECT * FROM payments ORDER BY id"):
         status = st.current_status(p, st.now())
         writer.writerow(["PAYMENT", p["paid_at"] or p["created_at"], p["client_id"], p["merchant_id"],
