@@ -6,7 +6,7 @@
   `ovo-nb init`, `ovo-nb run`;
 - the installed venv's size: the runtime alone, with `[spark]`, with `[dev]`.
 
-Run: .venv/bin/python bench/install.py [--offline]
+Run: .venv/bin/python -m bench.install [--offline]
 
 Installs come from the package index (pip's cache makes them fast after the first time), or with
 ``--offline`` from ``.wheelhouse`` (runtime only: `.ci/run` fills it). Everything happens in a

@@ -1,6 +1,6 @@
 """Reconciliation at scale, against the peer people would pick and against the floor.
 
-Run: .venv/bin/python bench/reconcile.py [--rows 100000 1000000 10000000] [--repeat 3] [--spark]
+Run: .venv/bin/python -m bench.reconcile [--rows 100000 1000000 10000000] [--repeat 3] [--spark]
 
 For each size, N partner rows against N OVO rows with ~1 % discrepancies of every kind (amounts,
 statuses, missing on either side, duplicates, refunds) are written as Parquet files (by DuckDB, not

@@ -35,8 +35,8 @@ def main() -> None:
     failed = []
     for name, (full, quick) in BENCHES.items():
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, str(HERE / f"{name}.py"), *(quick if args.quick else full)],
-                              capture_output=True, text=True)
+        done = subprocess.run([sys.executable, "-m", f"bench.{name}", *(quick if args.quick else full)],
+                              cwd=HERE.parent, capture_output=True, text=True)
         lines = [line for line in done.stdout.splitlines() if line.strip()]
         for line in lines[1:]:  # the first line is each script's header
             parts = re.split(r"\s{2,}", line.strip(), maxsplit=1)  # figures and values are 2+ spaces apart

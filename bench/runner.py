@@ -1,6 +1,6 @@
 """Runner overhead: `ovo-nb run` over every notebook vs papermill on as many empty notebooks, same run.
 
-Run: .venv/bin/python bench/runner.py
+Run: .venv/bin/python -m bench.runner
 
 Both sides start one kernel per notebook; the difference is the notebooks' own work (keys,
 sandbox calls, pandas tables) plus the runner's reports. `ovo-nb run` runs as many notebooks at

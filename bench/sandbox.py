@@ -1,6 +1,6 @@
 """Sandbox throughput: in-process and on loopback, against a bare endpoint of the same server.
 
-Run: .venv/bin/python bench/sandbox.py [--seconds 3] [--threads 4]
+Run: .venv/bin/python -m bench.sandbox [--seconds 3] [--threads 4]
 
 Prints requests per second for balance inquiry in-process (the sandbox alone), pay + refund flows
 per second through the Ovo flows in-process, and on loopback the sandbox's balance inquiry rate as a share of a bare

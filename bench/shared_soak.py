@@ -1,6 +1,6 @@
 """The team soak: client processes sharing one vault, ledger and call log on PostgreSQL, against one sandbox.
 
-Run: .venv/bin/python bench/shared_soak.py [--processes 2] [--customers 3] [--epochs 3] [--payments 8]
+Run: .venv/bin/python -m bench.shared_soak [--processes 2] [--customers 3] [--epochs 3] [--payments 8]
      [--state-url postgresql://...]   (default: a throw-away cluster, bench/pgcluster.py)
 
 Starts `ovo-nb sandbox` in its own process and binds the customers once. Then, epoch after epoch, starts the

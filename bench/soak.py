@@ -1,6 +1,6 @@
 """The soak: many payments and refunds through a faulty, restarting sandbox server, then the invariants.
 
-Run: .venv/bin/python bench/soak.py [--payments 1000] [--customers 8] [--workers 4] [--fault-rate 0.12]
+Run: .venv/bin/python -m bench.soak [--payments 1000] [--customers 8] [--workers 4] [--fault-rate 0.12]
 
 Starts `ovo-nb sandbox` as its own process, binds customers, and has worker threads pay and refund
 through :class:`~ovo_nb.flows.Ovo` while faults are injected at random into about 10 % of calls
