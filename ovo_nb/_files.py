@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import functools
 import os
 import secrets
 import sqlite3
 import stat
+import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -356,6 +358,43 @@ def _apply(db: sqlite3.Connection, schema: str | Callable[[sqlite3.Connection], 
         schema(db)
     else:
         db.executescript(schema)
+
+
+_SHM_DMS_BYTE = 128
+"""The byte of a WAL database's ``-shm`` file that every open connection holds a shared lock on (SQLite's
+"dead man switch")."""
+
+
+def held_open(file: Path) -> bool:
+    """Whether a SQLite file in WAL mode is open in any connection, this process's included.
+
+    Asks the lock SQLite itself holds for as long as a connection is open (a shared lock on the ``-shm``
+    file's dead-man-switch byte) with an open-file-description lock, which a lock of this process
+    conflicts with too and whose release leaves SQLite's own locks alone. A ``-wal`` file left by a
+    process that was killed is not "open". Where such locks do not exist (not Linux) a ``-wal`` file
+    counts as open.
+    """
+    file = Path(file)
+    shm = file.with_name(file.name + "-shm")
+    command = getattr(fcntl, "F_OFD_SETLK", None)
+    if command is None:
+        return file.with_name(file.name + "-wal").exists()
+    try:
+        fd = os.open(shm, os.O_RDWR | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot look: say open, and let the user decide (--force)
+    try:
+        claim = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, _SHM_DMS_BYTE, 1, 0)
+        try:
+            fcntl.fcntl(fd, command, claim)
+        except OSError:
+            return True
+        fcntl.fcntl(fd, command, struct.pack("hhqqi4x", fcntl.F_UNLCK, os.SEEK_SET, _SHM_DMS_BYTE, 1, 0))
+        return False
+    finally:
+        os.close(fd)
 
 
 def close_sqlite(db: sqlite3.Connection) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +72,10 @@ def _print_waiting(webview_file: str, command: str) -> None:
     print(f"     then resume with:\n     {command}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox import TEST_CUSTOMERS, SandboxServer, apply_config, demo_links, open_sandbox
     from .sandbox.rules import catalogue_text
@@ -109,7 +115,9 @@ def _sandbox(args: argparse.Namespace) -> int:
         print("Open in a browser:")
         for label, url in demo_links(sandbox, partner, server.base_url).items():
             print(f"  {label}: {url}")
-    print("Ctrl+C stops the sandbox; its state stays in the state file.", flush=True)
+    print("Ctrl+C (or SIGTERM) stops the sandbox; its state stays in the state file.", flush=True)
+    on_main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _interrupt) if on_main else None  # a service manager's stop, as Ctrl+C
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -117,12 +125,15 @@ def _sandbox(args: argparse.Namespace) -> int:
     finally:
         server.stop()
         sandbox.store.close()
+        if on_main:
+            signal.signal(signal.SIGTERM, before)
     return 0
 
 
 def _sandbox_reset(state: str | None, *, force: bool) -> int:
     """A fresh sandbox: its state, and the sandbox profile's vault and ledger that refer to it, removed; the
     default partner's key and credentials and the call log kept."""
+    from ._files import held_open
     from .config import load_profile
     from .testbed import sandbox_dir
 
@@ -131,10 +142,10 @@ def _sandbox_reset(state: str | None, *, force: bool) -> int:
     client = load_profile("sandbox").state_dir
     sandbox_state = Path(state) if state else sandbox_dir() / "state.sqlite"
     files = [sandbox_state, client / "vault.sqlite", client / "ledger.sqlite"]
-    busy = [f for f in files if Path(f"{f}-wal").exists()]
+    busy = [f for f in files if held_open(f)]
     if busy and not force:
-        raise ValidationError(f"{busy[0]} is open in another process (its -wal file exists): stop `ovo-nb sandbox` and "
-                              "the notebooks using the sandbox, then run again (--force resets anyway).")
+        raise ValidationError(f"{busy[0]} is open in another process: stop `ovo-nb sandbox` and the notebooks using "
+                              "the sandbox, then run again (--force resets anyway).")
     removed = [p for f in files for p in (f, Path(f"{f}-wal"), Path(f"{f}-shm")) if p.exists()]
     for path in removed:
         path.unlink()
