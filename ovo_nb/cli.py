@@ -516,6 +516,9 @@ def _init(args: argparse.Namespace) -> int:
         print(f"kept      {name}: yours to fill in (this version's template: {Path(__file__).parent / 'templates'})")
     if result.unchanged:
         print(f"{len(result.unchanged)} file(s) already up to date")
+    if result.local_source is not None:
+        print(f"note      requirements.txt names {result.local_source}, the source folder ovo-nb was installed from: "
+              "it installs on this machine only (the file says how to make it portable for CI)")
     where = "" if Path(args.folder).resolve() == Path.cwd() else f"cd {args.folder} && "
     print(f"Project ready in {result.folder.resolve()}. Next: {where}ovo-nb run   (or: jupyter lab notebooks/)")
     return 0

@@ -51,6 +51,9 @@ class InitResult:
     """Files that exist and differ from this version's: left as they are (``force`` replaces them)."""
     yours: list[str] = field(default_factory=list)
     """Settings and README the partner fills in, differing from the template: never replaced."""
+    local_source: Path | None = None
+    """The source folder ``requirements.txt`` names (ovo-nb was installed from one): it installs on this machine
+    only."""
 
 
 def _version() -> str:
@@ -59,39 +62,57 @@ def _version() -> str:
     return __version__
 
 
-def _installed_wheel() -> Path | None:
-    """The wheel file this ovo-nb was installed from, when pip recorded one that still exists."""
-    try:
-        recorded = metadata.distribution("ovo-nb").read_text("direct_url.json")
-    except metadata.PackageNotFoundError:
-        return None
+@dataclass(frozen=True)
+class _Source:
+    """Where this ovo-nb was installed from, as pip recorded it: a wheel file, a source folder, or an index."""
+
+    wheel: Path | None = None
+    folder: Path | None = None
+
+
+def _installed_from() -> _Source:
+    """The wheel file (when it still exists) or the source folder this ovo-nb was installed from."""
+    # pip's record; a source folder's own egg-info (seen first from inside it) has none
+    recorded = next((text for dist in metadata.distributions(name="ovo-nb")
+                     if (text := dist.read_text("direct_url.json"))), None)
     if not recorded:
-        return None
-    url = json.loads(recorded).get("url", "")
-    parts = urlsplit(url)
-    wheel = Path(unquote(parts.path))
-    return wheel if parts.scheme == "file" and wheel.suffix == ".whl" and wheel.is_file() else None
+        return _Source()
+    found = json.loads(recorded)
+    parts = urlsplit(found.get("url", ""))
+    where = Path(unquote(parts.path))
+    if parts.scheme != "file":
+        return _Source()
+    if where.suffix == ".whl":
+        return _Source(wheel=where) if where.is_file() else _Source()
+    return _Source(folder=where) if "dir_info" in found and where.is_dir() else _Source()
 
 
-def _requirements(wheel: Path | None) -> str:
-    """requirements.txt: the wheel copied into ``vendor/`` when ovo-nb came from a wheel file, else the version."""
+def _requirements(source: _Source) -> str:
+    """requirements.txt: the wheel copied into ``vendor/`` when ovo-nb came from a wheel file, the source folder
+    (with how to make it portable) when it came from one, else the version."""
     version = _version()
-    if wheel is not None:
+    if source.wheel is not None:
         return (f"# ovo-nb {version}, from the wheel it was installed from (kept in {VENDOR_DIR}/ so CI installs "
-                f"the same)\n./{VENDOR_DIR}/{wheel.name}\n")
+                f"the same)\n./{VENDOR_DIR}/{source.wheel.name}\n")
+    if source.folder is not None:
+        return (f"# ovo-nb {version} was installed from the source folder {source.folder}, which no package index "
+                "has:\n# this line installs it on this machine only. For CI elsewhere, build its wheel into "
+                f"{VENDOR_DIR}/\n#   pip wheel --no-deps -w {VENDOR_DIR} {source.folder}\n# and name that file "
+                f"here instead (./{VENDOR_DIR}/ovo_nb-{version}-py3-none-any.whl).\n"
+                f"ovo-nb @ {source.folder.as_uri()}\n")
     return f"# the ovo-nb this project was made with (written by `ovo-nb init`)\novo-nb=={version}\n"
 
 
-def _planned(wheel: Path | None) -> Iterator[tuple[str, bytes]]:
+def _planned(source: _Source) -> Iterator[tuple[str, bytes]]:
     """Every file of a new project: its path in the project and its bytes."""
     values = {"version": _version()}
     for template, target in TEMPLATES:
         yield target, string.Template(_template(template)).safe_substitute(values).encode()
     for target, text in SCHEDULE_FILES.items():  # the monthly close on a schedule: cron, systemd, GitHub Actions
         yield target, text.encode()
-    yield "requirements.txt", _requirements(wheel).encode()
-    if wheel is not None:
-        yield f"{VENDOR_DIR}/{wheel.name}", wheel.read_bytes()
+    yield "requirements.txt", _requirements(source).encode()
+    if source.wheel is not None:
+        yield f"{VENDOR_DIR}/{source.wheel.name}", source.wheel.read_bytes()
     for notebook in sorted(packaged_notebooks().glob("*.ipynb")):
         yield f"notebooks/{notebook.name}", notebook.read_bytes()
 
@@ -134,10 +155,11 @@ def init_project(folder: str | Path = ".", *, force: bool = False) -> InitResult
     target = Path(folder).expanduser()
     if target.exists() and not target.is_dir():
         raise OvoNbError(f"{target} is a file, not a folder: give a folder for the project.")
-    result = InitResult(target)
+    source = _installed_from()
+    result = InitResult(target, local_source=source.folder)
     try:
         target.mkdir(parents=True, exist_ok=True)
-        for relative, data in _planned(_installed_wheel()):
+        for relative, data in _planned(source):
             path = target / relative
             if path.is_symlink() or (path.exists() and not path.is_file()):
                 result.kept.append(relative)

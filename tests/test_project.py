@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from ovo_nb._files import artefact_dir
 from ovo_nb.cli import main
@@ -198,3 +199,18 @@ def test_a_secret_under_any_profile_of_the_settings_file_stops_every_command(
     assert main(["run", "binding"]) == 2  # a sandbox run, the one CI makes: refused all the same
     err = capsys.readouterr().err
     assert "client_secret is set under [profiles.production]" in err and "leak" not in err
+
+
+def test_a_project_made_from_a_source_folder_says_its_requirements_install_here_only(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ovo_nb import scaffold
+
+    checkout = Path(scaffold.__file__).resolve().parent.parent  # this suite runs ovo-nb installed from its clone
+    assert main(["init", str(tmp_path / "shop")]) == 0
+    assert f"note      requirements.txt names {checkout}" in capsys.readouterr().out
+    lines = (tmp_path / "shop" / "requirements.txt").read_text().splitlines()
+    assert lines[-1] == f"ovo-nb @ {checkout.as_uri()}" and f"pip wheel --no-deps -w vendor {checkout}" in lines[2]
+    named = Requirement(lines[-1])  # as pip reads it
+    assert (named.name, named.url) == ("ovo-nb", checkout.as_uri())
+    index = scaffold._requirements(scaffold._Source())
+    assert index.splitlines()[-1].startswith("ovo-nb==")  # from an index: the version, which the index has
