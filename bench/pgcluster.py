@@ -68,7 +68,7 @@ def _free_port() -> int:
 class Cluster:
     """One running throw-away cluster; :attr:`url` reaches its ``ovo`` database as the ``ovo`` superuser."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
         reason = unavailable()
         if reason:
             raise RuntimeError(f"no PostgreSQL cluster: {reason}")
@@ -78,6 +78,8 @@ class Cluster:
         self.password = secrets.token_urlsafe(16)
         self.port = 0
         self._as_service = os.geteuid() == 0
+        self.durable = durable
+        """Commits wait for the disk, as on a real server (the benchmarks); the tests' cluster skips that."""
         if self._as_service:
             user = pwd.getpwnam(SERVICE_USER)
             os.chown(self.folder, user.pw_uid, user.pw_gid)
@@ -107,7 +109,9 @@ class Cluster:
         for _ in range(5):  # a port taken between the probe and the start: try another
             self.port = _free_port()
             options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.socket_dir}"
-                       " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                       " -c max_connections=200")
+            if not self.durable:
+                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             done = self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.folder / "server.log"),
                              "-w", "-t", "60", "start", check=False)
             if done.returncode == 0:
@@ -146,9 +150,10 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def throwaway_cluster() -> Iterator[Cluster]:
-    """A started :class:`Cluster`, stopped and removed on the way out."""
-    cluster = Cluster()
+def throwaway_cluster(*, durable: bool = False) -> Iterator[Cluster]:
+    """A started :class:`Cluster` (``durable``: commits wait for the disk, as a real server's), stopped and removed
+    on the way out."""
+    cluster = Cluster(durable=durable)
     try:
         cluster.start()
         yield cluster

@@ -559,7 +559,7 @@ class _PostgresStore(Store):
     backend = "postgresql"
     _sql_cache: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, location: str, schema: Schema, *, upgrade: bool) -> None:
+    def __init__(self, location: str, schema: Schema, *, upgrade: bool, fast_commits: bool) -> None:
         super().__init__(location, schema)
         driver = _psycopg()
         from psycopg_pool import ConnectionPool
@@ -577,7 +577,7 @@ class _PostgresStore(Store):
             raise _database_error(location, exc, f"open the {schema.room} tables in") from None
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             location, min_size=1, max_size=8, kwargs={"autocommit": True}, open=True, timeout=30,
-            name=f"ovo-nb {schema.room}")
+            name=f"ovo-nb {schema.room}", configure=_commit_without_waiting_for_disk if fast_commits else None)
         self._key_prefix = f"{self.store_id}:"
 
     def _ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
@@ -649,6 +649,13 @@ class _PostgresStore(Store):
             self._pool.close()
 
 
+def _commit_without_waiting_for_disk(conn: psycopg.Connection[Any]) -> None:
+    """A commit returns once the server has it, before its disk does: the server crashing can lose the last
+    moments' rows, never corrupt or reorder them (PostgreSQL's ``synchronous_commit = off``; SQLite's
+    ``synchronous=NORMAL`` is the same bargain)."""
+    conn.execute("SET synchronous_commit TO off")
+
+
 def _pool_timeout() -> type[Exception]:
     from psycopg_pool import PoolTimeout
 
@@ -666,11 +673,12 @@ def _key(name: str) -> int:
 def open_store(location: str | Path, schema: Schema, *, fast_commits: bool = False, upgrade: bool = False) -> Store:
     """The store of ``schema``'s room at ``location``: a ``postgresql://`` URL, a SQLite file or ``:memory:``.
 
-    ``fast_commits`` (SQLite only) trades the last commits on a power cut for speed: right for logs.
+    ``fast_commits`` trades the last commits on a power cut (SQLite) or a server crash (PostgreSQL) for speed:
+    right for logs, never for the vault or the ledger.
     ``upgrade`` lets an older shared database be upgraded in place (``ovo-nb state upgrade``).
     """
     if is_database_url(location):
-        return _PostgresStore(str(location), schema, upgrade=upgrade)
+        return _PostgresStore(str(location), schema, upgrade=upgrade, fast_commits=fast_commits)
     return _SQLiteStore(str(location), schema, fast_commits=fast_commits)
 
 

@@ -257,3 +257,20 @@ def test_a_refused_connection_is_one_line_without_the_password(pg_cluster: objec
     ledger = PartnerLedger(url + "?sslmode=disable")
     assert ledger.payments() == []
     ledger.close()
+
+
+def test_only_the_call_log_commits_before_the_disk_has_it(backend: Backend) -> None:
+    """The log trades its last moments on a power cut (SQLite) or a server crash (PostgreSQL) for speed; the
+    vault and the ledger never do (they keep the server's own setting)."""
+    if backend.name == "sqlite":
+        asked, fast, full = "PRAGMA synchronous", (1,), (2,)  # NORMAL, FULL
+    else:
+        asked = "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'"
+        fast, full = ("off", "session"), None
+    with CallLog(backend.location("calls"), run_id="run-a") as log:
+        assert log._store.one(asked) == fast
+    box = SecretBox(SecretBox.generate_key())
+    for room in (TokenVault(backend.location("vault"), box=box), PartnerLedger(backend.location("ledger"))):
+        found = room._store.one(asked)
+        assert found == full if full else found is not None and found[1] != "session"
+        room.close()
