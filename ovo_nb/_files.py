@@ -292,11 +292,47 @@ class _StateConnection(sqlite3.Connection):
             raise self._refusal(exc) from None
 
 
+def _checked_in_place(path: Path, *, create: bool = False) -> os.stat_result:
+    """What :func:`_open_private` checks (no link, a regular file, 0600; created 0600 with ``create``), by path,
+    never holding the file open.
+
+    For SQLite files and their companions: closing any descriptor of a file drops every POSIX lock this
+    process holds on it, and SQLite's connections keep theirs for as long as they are open; a lock dropped
+    that way lets another process's close take the write-ahead log for its own and delete it under them.
+    A missing file raises ``FileNotFoundError`` and a folder ``IsADirectoryError``, for the caller to word.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        if not create:
+            raise
+        try:  # made here and now: no connection holds a lock on it yet
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             SECRET_FILE_MODE))
+        except FileExistsError:
+            pass  # another process made it a moment ago
+        except OSError as exc:
+            raise _refused(path, exc) from None
+        info = os.lstat(path)
+    except OSError as exc:
+        raise _refused(path, exc) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise _link_refused(path)
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+    if not stat.S_ISREG(info.st_mode):
+        raise StateFileError(f"{path} is not a regular file; ovo-nb keeps its state in plain files. Move it aside.")
+    if info.st_mode & 0o077:
+        with contextlib.suppress(OSError):  # read-only, or another user's: nothing to tighten here
+            os.chmod(path, SECRET_FILE_MODE)
+    return info
+
+
 def _checked_companions(file: Path) -> None:
     """A SQLite file's ``-wal``, ``-shm`` and ``-journal`` hold the same records: no link, 0600."""
     for suffix in _SQLITE_COMPANIONS:
         with contextlib.suppress(FileNotFoundError):
-            os.close(_open_private(file.with_name(file.name + suffix)))
+            _checked_in_place(file.with_name(file.name + suffix))
 
 
 def open_sqlite(path: str | Path, schema: str | Callable[[sqlite3.Connection], None], *,
@@ -322,34 +358,31 @@ def open_sqlite(path: str | Path, schema: str | Callable[[sqlite3.Connection], N
         return memory
     file = Path(target).expanduser()
     ensure_private_dir(file.parent)
-    fd = _open_private(file, create=True)
+    opened = _checked_in_place(file, create=True)
+    _checked_companions(file)
     try:
-        _checked_companions(file)
-        try:
-            db = sqlite3.connect(str(file), check_same_thread=False, isolation_level=None, timeout=30,
-                                 factory=_StateConnection)
-        except sqlite3.Error as exc:
-            raise disk_refusal(file, exc) or StateFileError(f"Cannot open {file}: {exc}.") from None
-        db.state_path = file
-        try:
-            db.execute("PRAGMA schema_version").fetchone()  # reads the header: fails on a file that is not SQLite
-            if not os.path.samestat(os.fstat(fd), os.lstat(file)):
-                raise StateFileError(f"{file} was replaced while ovo-nb opened it; nothing was written. Run again.")
-            db.execute("PRAGMA journal_mode=WAL")
-            if fast_commits:
-                db.execute("PRAGMA synchronous=NORMAL")
-            _apply(db, schema)
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            raise StateFileError(
-                f"{file} is not an ovo-nb state file or is damaged ({exc}). Nothing was changed: move it aside "
-                "(keep it if it holds records you need) and run again to start a fresh one."
-            ) from None
-        except BaseException:
-            db.close()
-            raise
-    finally:
-        os.close(fd)
+        db = sqlite3.connect(str(file), check_same_thread=False, isolation_level=None, timeout=30,
+                             factory=_StateConnection)
+    except sqlite3.Error as exc:
+        raise disk_refusal(file, exc) or StateFileError(f"Cannot open {file}: {exc}.") from None
+    db.state_path = file
+    try:
+        db.execute("PRAGMA schema_version").fetchone()  # reads the header: fails on a file that is not SQLite
+        if not os.path.samestat(opened, os.lstat(file)):
+            raise StateFileError(f"{file} was replaced while ovo-nb opened it; nothing was written. Run again.")
+        db.execute("PRAGMA journal_mode=WAL")
+        if fast_commits:
+            db.execute("PRAGMA synchronous=NORMAL")
+        _apply(db, schema)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise StateFileError(
+            f"{file} is not an ovo-nb state file or is damaged ({exc}). Nothing was changed: move it aside "
+            "(keep it if it holds records you need) and run again to start a fresh one."
+        ) from None
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
@@ -368,17 +401,22 @@ _SHM_DMS_BYTE = 128
 def held_open(file: Path) -> bool:
     """Whether a SQLite file in WAL mode is open in any connection, this process's included.
 
-    Asks the lock SQLite itself holds for as long as a connection is open (a shared lock on the ``-shm``
-    file's dead-man-switch byte) with an open-file-description lock, which a lock of this process
-    conflicts with too and whose release leaves SQLite's own locks alone. A ``-wal`` file left by a
-    process that was killed is not "open". Where such locks do not exist (not Linux) a ``-wal`` file
-    counts as open.
+    This process's own connections are found among its open descriptors (closing a descriptor of the
+    file here would drop their locks). Other processes' are asked through the lock SQLite holds for as
+    long as a connection is open (a shared lock on the ``-shm`` file's dead-man-switch byte), with an
+    open-file-description lock. A ``-wal`` file left by a process that was killed is not "open". Where
+    such locks do not exist (not Linux) a ``-wal`` file counts as open.
     """
     file = Path(file)
     shm = file.with_name(file.name + "-shm")
     command = getattr(fcntl, "F_OFD_SETLK", None)
     if command is None:
         return file.with_name(file.name + "-wal").exists()
+    mine = {os.path.realpath(file), os.path.realpath(shm)}
+    for entry in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{entry}") in mine:
+                return True
     try:
         fd = os.open(shm, os.O_RDWR | os.O_NOFOLLOW)
     except FileNotFoundError:

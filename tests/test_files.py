@@ -127,3 +127,29 @@ def test_symlinked_secret_files_are_refused_by_name(isolated_home: Path, tmp_pat
     path.symlink_to(moved)
     with pytest.raises(StateFileError, match=rf"{path.name} is a symbolic link"), Ovo.open() as ovo:
         ovo.bind("081234567890")
+
+
+def test_a_running_sandbox_keeps_its_writes_while_other_commands_open_and_close_its_state(tmp_path: Path) -> None:
+    """A process closing the last connection it sees checkpoints and deletes the write-ahead log: only a process
+    that let go of its own locks can be taken for gone, and its later writes would land in a deleted file."""
+    from sandbox_process import cli, serve
+
+    from ovo_nb.sandbox import open_sandbox
+
+    state = tmp_path / "sandbox" / "state.sqlite"
+    server, url = serve(tmp_path)
+    try:
+        assert cli(tmp_path, "trigger", "set-customer", "081200000005", "cash=111.00", "--url", url).returncode == 0
+        assert cli(tmp_path, "doctor", "--offline").returncode == 0  # opens and closes the same state file
+        assert Path(f"{state}-wal").exists()  # still the server's
+        refused = cli(tmp_path, "sandbox", "reset")
+        assert refused.returncode == 2 and "is open in another process" in refused.stderr
+        assert cli(tmp_path, "trigger", "set-customer", "081200000005", "cash=222.00", "--url", url).returncode == 0
+    finally:
+        server.terminate()
+        assert server.wait(timeout=20) == 0
+    sandbox, _ = open_sandbox(state, folder=tmp_path / "sandbox")
+    try:
+        assert sandbox.customer_view("081200000005")["cash"] == "222.00"
+    finally:
+        sandbox.store.close()

@@ -4,13 +4,11 @@ already linked phone that point somewhere that works, and a sandbox that can sta
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sandbox_process import cli, serve
 
 from ovo_nb.cli import main
 from ovo_nb.config import load_profile
@@ -132,33 +130,20 @@ def test_a_refusal_made_here_is_not_shown_as_ovos_answer() -> None:
     assert card.detail.startswith("checked here, nothing sent: Insufficient Funds") and "OVO said" not in card.text()
 
 
-def _serve(home: Path) -> subprocess.Popen[str]:
-    process = subprocess.Popen([sys.executable, "-m", "ovo_nb.cli", "sandbox", "--port", "0", "--no-demo", "--quiet"],
-                               env={**os.environ, "OVO_NB_HOME": str(home)}, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None and process.stdout.readline().startswith("OVO sandbox listening on")
-    return process
-
-
-def _reset(home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ovo_nb.cli", "sandbox", "reset"], capture_output=True, text=True,
-                          env={**os.environ, "OVO_NB_HOME": str(home)}, timeout=60)
-
-
 def test_sandbox_reset_tells_a_running_sandbox_from_a_stopped_or_killed_one(tmp_path: Path) -> None:
     state = tmp_path / "sandbox" / "state.sqlite"
-    running = _serve(tmp_path)
+    running, _ = serve(tmp_path)
     try:
-        refused = _reset(tmp_path)
+        refused = cli(tmp_path, "sandbox", "reset")
         assert refused.returncode == 2 and "is open in another process" in refused.stderr and state.exists()
     finally:
         running.terminate()  # SIGTERM, as a service manager stops it: the state is closed as by Ctrl+C
         assert running.wait(timeout=20) == 0
     assert state.exists() and not Path(f"{state}-wal").exists()
-    assert _reset(tmp_path).returncode == 0 and not state.exists()
-    killed = _serve(tmp_path)
+    assert cli(tmp_path, "sandbox", "reset").returncode == 0 and not state.exists()
+    killed, _ = serve(tmp_path)
     killed.kill()
     killed.wait(timeout=20)
     assert Path(f"{state}-wal").exists()  # left behind by SIGKILL, held by nobody
-    done = _reset(tmp_path)
+    done = cli(tmp_path, "sandbox", "reset")
     assert done.returncode == 0 and f"removed {state}-wal" in done.stdout and not state.exists()
