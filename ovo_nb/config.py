@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,11 @@ class Profile:
     state_dir: Path = field(default_factory=lambda: ovo_nb_home() / "state")
     state_url: str = field(default="", repr=False)
     """A ``postgresql://`` URL: the call log, vault and ledger in that database (a team's), not in ``state_dir``."""
+
+    def with_private_state(self, folder: Path) -> Profile:
+        """This profile with its call log, vault and ledger in ``folder`` alone (a drill's, an evidence run's):
+        never the team's database, whatever ``state_url`` says."""
+        return replace(self, state_dir=Path(folder), state_url="")
 
     def state_location(self, room: str) -> str | Path:
         """Where ``room`` (``calls``, ``vault``, ``ledger``) keeps its tables: this profile's schema of the team's

@@ -361,6 +361,7 @@ def fresh_sandbox(sandbox_state: str | Path = ":memory:") -> Iterator[Ovo]:
     """A sandbox in this process to replay against, its client state (call log, vault, ledger) in a
     throw-away folder, and nothing taken from ``OVO_NB_*`` variables: they describe the recorded profile."""
     with tempfile.TemporaryDirectory(prefix="ovo-nb-conformance-") as state:
-        profile = dataclasses.replace(load_profile("sandbox", env={}), base_url=IN_PROCESS_URL, state_dir=Path(state))
+        private = load_profile("sandbox", env={}).with_private_state(Path(state))
+        profile = dataclasses.replace(private, base_url=IN_PROCESS_URL)
         with Ovo.open(profile, sandbox_state=sandbox_state) as ovo:
             yield ovo

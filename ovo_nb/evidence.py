@@ -244,9 +244,7 @@ def evidence_session(folder: str | Path, profile: str = "sandbox") -> Ovo:
     Against the sandbox it gets a fresh in-memory sandbox, so the scenarios never meet
     earlier state (an already linked customer, a used reference).
     """
-    import dataclasses
-
-    resolved = dataclasses.replace(load_profile(profile), state_dir=Path(folder) / "state")
+    resolved = load_profile(profile).with_private_state(Path(folder) / "state")
     return Ovo.open(resolved, sandbox_state=":memory:" if resolved.is_sandbox else None)
 
 

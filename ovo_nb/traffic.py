@@ -9,7 +9,6 @@ row for a call that never left, and a settlement line OVO got wrong (sandbox adm
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -79,7 +78,7 @@ def drill_session(folder: str | Path, *, days: int) -> tuple[Ovo, ManualClock]:
     a drill never mixes with the shared sandbox or the partner's real records.
     """
     clock = ManualClock(datetime.now(JAKARTA) - timedelta(days=days + 1))
-    profile = dataclasses.replace(load_profile("sandbox"), state_dir=Path(folder) / "state")
+    profile = load_profile("sandbox").with_private_state(Path(folder) / "state")
     return Ovo.open(profile, clock=clock, sandbox_state=":memory:", sleep=lambda seconds: None), clock
 
 

@@ -176,3 +176,21 @@ def test_a_project_file_may_not_hold_a_database_password(tmp_path: Path, monkeyp
     monkeypatch.setenv("OVO_NB_STAGE_STATE_URL", "mysql://db.example/ovo")
     with pytest.raises(ValidationError, match="must be a postgresql:// URL"):
         load_profile("stage")
+
+
+def test_drills_and_evidence_runs_keep_their_state_to_themselves(pg_url: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """06's drill and 07's scenarios make up customers and backdated payments: never in the team's database."""
+    from ovo_nb.evidence import evidence_session
+    from ovo_nb.traffic import drill_session, simulate_period
+
+    monkeypatch.setenv("OVO_NB_SANDBOX_STATE_URL", pg_url)
+    ovo, clock = drill_session(tmp_path / "drill", days=1)
+    with ovo:
+        drill = simulate_period(ovo, clock, days=1, payments_per_day=2, discrepancies=False)
+        assert drill.payments and ovo.profile.state_where == str(tmp_path / "drill" / "state")
+    with evidence_session(tmp_path / "evidence") as ovo:
+        ovo.bind(RICH)
+        assert ovo.profile.state_location("ledger") == tmp_path / "evidence" / "state" / "ledger.sqlite"
+    with Ovo.open() as team:  # the profile itself still uses the team's database, which holds none of it
+        assert team.profile.state_url and team.ledger.payments() == [] and team.client.call_log.count() == 0
