@@ -244,7 +244,7 @@ def _trigger(args: argparse.Namespace) -> int:
         width = max(len(t.usage) for t in TRIGGERS.values())
         print("\n".join(f"{t.usage:<{width}}  {t.what}" for t in TRIGGERS.values()))
         return 0
-    admin = sandbox_admin(args.url)
+    admin = sandbox_admin(args.url or os.environ.get("OVO_NB_SANDBOX_URL") or SANDBOX_SERVER_URL)
     try:
         did, undo = trigger(admin, args.scenario[0], args.scenario[1:])
     finally:
@@ -603,8 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "a timeout after commit, the clock +16m, ...)")
     triggering.add_argument("scenario", nargs="*", help="a trigger and its arguments, e.g. insufficient-funds PHONE")
     triggering.add_argument("--list", action="store_true", help="list the triggers")
-    triggering.add_argument("--url", default=SANDBOX_SERVER_URL,
-                            help=f"the running sandbox (default: {SANDBOX_SERVER_URL}, as `ovo-nb sandbox` serves)")
+    triggering.add_argument("--url", default=None,
+                            help=f"the running sandbox (default: $OVO_NB_SANDBOX_URL, else {SANDBOX_SERVER_URL}, as "
+                                 "`ovo-nb sandbox` serves)")
     triggering.set_defaults(handler=_trigger)
     replaying = commands.add_parser("replay", help="resend a logged call, re-signed, and show both answers")
     replaying.add_argument("call_id", type=int, help="the call id (ovo-nb calls lists them)")

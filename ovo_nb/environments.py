@@ -204,7 +204,8 @@ class _HttpAdmin:
         try:
             answer = self._http.request(method, f"{self._base}/{path}", json=body)
         except httpx.HTTPError as exc:
-            raise OvoNbError(f"No sandbox answers at {self._base} ({exc}): start it with `ovo-nb sandbox`.") from None
+            raise OvoNbError(f"No sandbox answers at {self._base} ({exc}): start it with `ovo-nb sandbox`, or name "
+                             "the one running (--url, or $OVO_NB_SANDBOX_URL).") from None
         if answer.status_code >= 400 and answer.status_code not in ok:
             try:
                 reason = answer.json().get("error") or answer.text

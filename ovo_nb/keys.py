@@ -408,9 +408,11 @@ def build_credential_request(
     callbacks = _unique(validate_callback_url(u) for u in callback_urls)
     no_name = "" if partner_name.strip() else (
         "Give partner_name: your company's name as OVO knows it (OVO files the request under it).")
+    where = (f" Set them under [profiles.{environment}] in the project's ovo-nb.toml (callback_urls = [\"https://"
+             "...\"], partner_name = \"...\"), or give them as parameters.")
     if not callbacks:  # with the name when both are missing: a bare project learns both in one run
         raise ValidationError(
-            f"Give at least one callback URL; OVO redirects only to registered URLs. {no_name}".strip())
+            f"Give at least one callback URL; OVO redirects only to registered URLs. {no_name}".strip() + where)
     error_urls = _unique(validate_callback_url(u) for u in error_redirect_urls)
     ips = _unique(validate_ip_entry(ip) for ip in ip_whitelist)
     limit = None if daily_refund_limit in (None, "") else parse_amount(daily_refund_limit)
@@ -425,7 +427,7 @@ def build_credential_request(
     else:
         ips, limit = (), None
     if no_name:
-        raise ValidationError(no_name)
+        raise ValidationError(no_name + where)
     return CredentialRequest(
         environment=environment,  # type: ignore[arg-type]
         public_key_x509=public_key_pem(key, "x509"),

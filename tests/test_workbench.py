@@ -206,6 +206,7 @@ def test_bad_triggers_are_one_line(running: tuple[object, str], capsys: pytest.C
 def test_a_trigger_with_no_sandbox_running_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = trigger_cli(capsys, "http://127.0.0.1:9", "insufficient-funds", "081234567890")
     assert code == 2 and "No sandbox answers at http://127.0.0.1:9" in err and "ovo-nb sandbox" in err
+    assert "--url, or $OVO_NB_SANDBOX_URL" in err
     assert main(["trigger", "--list"]) == 0
     listed = capsys.readouterr().out
     assert "timeout-after-commit [API]" in listed and "clock +16m" in listed
@@ -251,3 +252,13 @@ def test_replay_resends_with_fresh_signatures_and_current_tokens(capsys: pytest.
         with pytest.raises(ValidationError, match="moves money; replaying it against production takes"):
             replay(ovo.client.call_log, debits[0].id, ovo)
     assert main(["replay", "999999"]) == 2 and "No call with id 999999" in capsys.readouterr().err
+
+
+def test_a_trigger_finds_the_sandbox_the_profile_points_at(running: tuple[object, str],
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox, url = running
+    monkeypatch.setenv("OVO_NB_SANDBOX_URL", url)  # as the notebooks and the library are pointed at it
+    phone = sandbox.add_customer("081277770002", cash="1000")  # type: ignore[attr-defined]
+    assert main(["trigger", "insufficient-funds", phone]) == 0 and "-> 0.00" in capsys.readouterr().out
+    assert sandbox.customer_view(phone)["cash"] == "0.00"  # type: ignore[attr-defined]
