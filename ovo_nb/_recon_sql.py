@@ -70,6 +70,8 @@ ACTIONS = {
                  "OVO.",
     "never_completed": "Started at the partner but unknown to OVO: it never completed; mark it failed after one "
                        "status inquiry.",
+    "failed_not_recorded": "OVO has only a failed attempt the partner never recorded: no money moved; check that "
+                           "no order waits on it.",
     "refund_not_at_ovo": "OVO has no such refund: resend it with the same partnerRefundNo (idempotent), or mark it "
                          "failed.",
     "refund_not_recorded": "OVO refunded it but the partner has no record: record the refund.",
@@ -521,6 +523,7 @@ SELECT record_type || ':' || {kref()} AS key, record_type, partner_reference_no 
          WHEN category = {code['refund_mismatch']} AND partner_status = '' THEN {a['refund_not_recorded']}
          WHEN category = {code['refund_mismatch']} THEN {a['refund_differs']}
          WHEN category = {code['missing_at_ovo']} THEN {a['missing_at_ovo']}
+         WHEN category = {code['missing_at_partner']} AND ovo_status = 'FAILED' THEN {a['failed_not_recorded']}
          WHEN category = {code['missing_at_partner']} THEN {a['missing_at_partner']}
          WHEN category = {code['amount_mismatch']} THEN {a['amount_mismatch']}
          WHEN category = {code['duplicate']} AND partner_status <> ''

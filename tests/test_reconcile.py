@@ -65,6 +65,17 @@ def test_every_category_with_its_rows_and_actions(result: object) -> None:
     assert all(rows.loc[rows["category"] != "matched", "action"].str.len() > 20)
 
 
+def test_a_failed_attempt_only_ovo_has_is_not_called_a_charge() -> None:
+    ovo = [*OVO, rec("PAYMENT", "H", "10000.00", "FAILED")]  # an abandoned PIN page nobody recorded
+    rows = reconcile(load_records(pd.DataFrame(PARTNER), side="partner"),
+                     load_records(pd.DataFrame(ovo), side="OVO")).for_display()
+    found = rows[rows["key"] == "PAYMENT:H"].iloc[0]
+    assert found["category"] == "missing_at_partner" and "no money moved" in found["action"]
+    assert "charged" not in found["action"]
+    charged = rows[rows["key"] == "PAYMENT:F"].iloc[0]  # a SUCCESS only OVO has is still money to find
+    assert "OVO charged a payment the partner never recorded" in charged["action"]
+
+
 def test_totals_are_exact_and_conserved(result: object) -> None:
     totals = result.totals().groupby(level="record_type").sum()  # type: ignore[attr-defined]
     inputs = result.input_totals()  # type: ignore[attr-defined]
