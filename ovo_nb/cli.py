@@ -93,6 +93,9 @@ def _sandbox(args: argparse.Namespace) -> int:
                                       or not urlsplit(args.base_url).hostname):
         raise ValidationError(f"--base-url {args.base_url!r} is not an http(s) URL with a host, e.g. "
                               "http://sandbox.test:8765.")
+    if args.state not in (None, ":memory:") and not Path(args.state).expanduser().parent.is_dir():
+        raise ValidationError(f"--state {args.state}: the folder {Path(args.state).expanduser().parent} does not "
+                              "exist; create it, or choose a file in a folder that does.")
     sandbox, partner = open_sandbox(args.state)
     for line in apply_config(sandbox, args.config) if args.config else []:
         print(f"config: {line}")
@@ -456,7 +459,7 @@ def _finance(args: argparse.Namespace) -> int:
 
     from voila.app import Voila
 
-    from .finance import DATA_ENV, MAX_UPLOAD_ENV, SESSIONS_ENV
+    from .finance import DATA_ENV, MAX_UPLOAD_ENV, SESSIONS_ENV, quiet_server_logs
 
     notebook = Path(__file__).parent / "apps" / "finance.ipynb"
     data = Path(args.data).expanduser().resolve() if args.data else None
@@ -484,6 +487,7 @@ def _finance(args: argparse.Namespace) -> int:
                        "--MappingKernelManager.cull_interval=300",
                        # kernels talk over Unix sockets in the private folder, not TCP on the machine
                        "--KernelManager.transport=ipc", f"--KernelManager.ip={sessions / 'kernel'}"])
+    quiet_server_logs(server.log)
     server.voila_configuration.prelaunch_hook = _set_xsrf_cookie
     server.voila_configuration.file_allowlist = []  # Voila serves allow-listed files without the token: none
     server.tornado_settings = {"headers": {"Content-Security-Policy": PAGE_POLICY}}

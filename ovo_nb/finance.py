@@ -37,7 +37,7 @@ from .reconciliation import AMOUNT_FORMATS, CATEGORY_TITLES, PRESETS, Preset, Re
 from .reports import TABLE_STYLE, counts_html, open_rows, rows_html, write_reconciliation, zip_files
 from .snap import JAKARTA
 
-__all__ = ["FinanceApp", "FinanceSettings", "finance_app"]
+__all__ = ["FinanceApp", "FinanceSettings", "finance_app", "quiet_server_logs"]
 
 DATA_ENV, MAX_UPLOAD_ENV, SESSIONS_ENV = "OVO_NB_FINANCE_DATA", "OVO_NB_FINANCE_MAX_UPLOAD", "OVO_NB_FINANCE_SESSIONS"
 """How ``ovo-nb finance`` tells the page's kernel its settings."""
@@ -63,6 +63,40 @@ class FinanceSettings:
         sessions = os.environ.get(SESSIONS_ENV)
         return cls(Path(data) if data else None, int(cap) if cap else DEFAULT_MAX_UPLOAD,
                    Path(sessions) if sessions else cls().sessions)
+
+
+class _NothingToAct(logging.Filter):
+    """Drops the server's lines nobody running the page can act on: the packaged notebook is "not trusted" (trust
+    is per user, and the page runs its own code), and a browser tab closed mid-message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "is not trusted" in record.getMessage():
+            return False
+        kind = record.exc_info[0] if record.exc_info else None
+        return not (kind is not None and kind.__name__ in ("WebSocketClosedError", "StreamClosedError"))
+
+
+def quiet_server_logs(*loggers: logging.Logger) -> None:
+    """Keep ``ovo-nb finance``'s console to what its operator acts on (the server's and tornado's loggers)."""
+    for logger in (*loggers, *(logging.getLogger(name) for name in ("tornado.application", "tornado.general",
+                                                                      "asyncio"))):
+        logger.addFilter(_NothingToAct())
+
+
+PICKABLE_FILES = 500
+"""The most files of the data folder the page offers to pick (the rest are left out, the newest kept)."""
+
+
+def _exports_in(folder: Path) -> list[tuple[str, str]]:
+    """The export files in ``folder`` and its subfolders (``exports/ovo/settlement-*.csv``), labelled by their path
+    in it; hidden ones and any whose real place is outside the folder are left out."""
+    root = folder.resolve()
+    found = [path for path in root.rglob("*")
+             if path.suffix.lower() in KINDS and path.is_file() and not any(part.startswith(".") for part in
+                                                                             path.relative_to(root).parts)
+             and path.resolve().is_relative_to(root)]
+    newest = sorted(found, key=lambda path: path.stat().st_mtime, reverse=True)[:PICKABLE_FILES]
+    return [(str(path.relative_to(root)), str(path)) for path in sorted(newest)]
 
 
 def size_text(size: float) -> str:
@@ -264,8 +298,7 @@ class FinanceApp:
                         max_bytes=self.settings.max_upload)
         options: list[tuple[str, str]] = [("(uploaded file)", "")]
         if self.settings.data_dir and self.settings.data_dir.is_dir():
-            options += [(path.name, str(path)) for path in sorted(self.settings.data_dir.iterdir())
-                        if path.suffix.lower() in KINDS and path.is_file()]
+            options += _exports_in(self.settings.data_dir)
         options += [(f"sample: {path.name}", str(path)) for path in sorted(SAMPLES.glob("*.csv"))]
         pick = w.Dropdown(options=options, value="", description="or pick", layout=w.Layout(width="30em"))
         pick.observe(lambda change, upload=upload: upload.clear() if change["new"] else None, names="value")

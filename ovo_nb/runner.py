@@ -225,6 +225,13 @@ def run_notebooks(
     asked = str(parameters.get("profile") or "") or profile or default_profile()
     load_profile(asked, complete=False)  # an unknown profile, a wrong value or a committed secret: before anything runs
     on_start = on_start or (lambda path: None)
+    jobs = max(1, min(jobs, len(notebooks) or 1))
+    if jobs > 1:  # the vault key and the sandbox's partner are made here, once, not raced for by the workers
+        from .environments import open_environment
+        from .secretbox import SecretBox
+
+        SecretBox.default()
+        open_environment(asked).close()  # a profile that cannot be opened: said before any output folder exists
     run_id = run_id or new_run_id()
     run_dir = Path(output_root or project.outputs) / run_id
     try:
@@ -237,7 +244,6 @@ def run_notebooks(
                          "writable folder with --output.") from None
     show_progress = progress if progress is not None else sys.stderr.isatty() and not os.environ.get("CI")
     chosen = {path: {k: v for k, v in parameters.items() if k in declared[path]} for path in notebooks}
-    jobs = max(1, min(jobs, len(notebooks) or 1))
     with _environment({RUN_DIR_ENV: str(run_dir.resolve()), RUN_ID_ENV: run_id, PROFILE_ENV: asked}):
         work = [(str(path), str(run_dir / path.name), chosen[path], str(Path.cwd()), show_progress and jobs == 1,
                  cell_timeout) for path in notebooks]
@@ -249,12 +255,6 @@ def run_notebooks(
         else:  # each notebook in its own process and kernel; results kept in notebook order
             from concurrent.futures import ProcessPoolExecutor
             from multiprocessing import get_context
-
-            from .environments import open_environment
-            from .secretbox import SecretBox
-
-            SecretBox.default()  # the vault key and the sandbox's partner are made here, once, not raced for
-            open_environment(asked).close()
 
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_die_with_parent,
                                      initargs=(os.getpid(),)) as pool:

@@ -82,3 +82,23 @@ def test_picking_a_file_forgets_the_upload_and_closing_deletes_everything(app: A
     folder = app.folder
     app.close()
     assert not folder.exists()
+
+
+def test_the_data_folder_offers_exports_in_its_subfolders_and_nothing_outside_it(tmp_path: Path) -> None:
+    data, outside = tmp_path / "exports", tmp_path / "elsewhere"
+    (data / "ovo").mkdir(parents=True)
+    (data / ".cache").mkdir()
+    outside.mkdir()
+    (data / "ovo" / "settlement-2026-11.csv").write_bytes(OVO.read_bytes())
+    (data / "ledger-2026-11.xlsx").write_bytes(b"")
+    (data / "notes.txt").write_text("not an export")
+    (data / ".cache" / "old.csv").write_text("hidden")
+    (outside / "secret.csv").write_text("outside")
+    (data / "linked.csv").symlink_to(outside / "secret.csv")
+    made = FinanceApp(FinanceSettings(data_dir=data, sessions=tmp_path / "sessions"))
+    try:
+        offered = [label for label, _ in made.sides["ovo"].pick.options]
+    finally:
+        made.close()
+    assert offered[:3] == ["(uploaded file)", "ledger-2026-11.xlsx", "ovo/settlement-2026-11.csv"]
+    assert not any(label in offered for label in ("notes.txt", ".cache/old.csv", "linked.csv"))

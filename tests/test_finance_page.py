@@ -60,8 +60,8 @@ def stop(process: subprocess.Popen[str]) -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
     tmp = tmp_path_factory.mktemp("finance")
     data = tmp / "exports"
-    data.mkdir()
-    (data / "ovo-settlement-2026-11.csv").write_bytes(OVO.read_bytes())
+    (data / "ovo").mkdir(parents=True)  # as the README lays exports out: exports/ovo/settlement-*.csv
+    (data / "ovo" / "ovo-settlement-2026-11.csv").write_bytes(OVO.read_bytes())
     process, url, scratch = start_server(tmp, "--data", str(data), "--max-upload", "1")
     yield url, scratch, tmp
     stop(process)
@@ -136,7 +136,7 @@ def test_a_file_from_the_data_folder_and_a_bad_file_is_one_message(page: Any, tm
     bad.write_text(PARTNER.read_text().replace("15000.00", "15.000", 1))
     page.get_by_label("Partner records:").set_input_files(str(bad))
     page.get_by_text("partner-export.csv (").wait_for(timeout=60_000)
-    page.locator("select").nth(3).select_option(label="ovo-settlement-2026-11.csv")  # OVO's side: picked
+    page.locator("select").nth(3).select_option(label="ovo/ovo-settlement-2026-11.csv")  # OVO's side: picked
     page.get_by_role("button", name="Reconcile").click()
     alert = page.get_by_role("alert")
     alert.wait_for(timeout=120_000)

@@ -191,6 +191,15 @@ def test_key_setup_for_stage_takes_the_profiles_callback_urls_and_name_never_pla
     assert (request["partner_name"], request["callback_urls"]) == ("PT Toko Kita", ["https://toko.example.id/ovo/cb"])
 
 
+def test_a_run_refused_before_it_starts_leaves_no_output_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    init_project(tmp_path / "shop")
+    monkeypatch.chdir(tmp_path / "shop")
+    assert main(["run", "--profile", "stage", "--jobs", "2"]) == 2  # stage has no client id yet
+    assert "Profile 'stage' has no client_id" in capsys.readouterr().err
+    assert not (tmp_path / "shop" / "outputs").exists()
+
+
 def test_a_secret_under_any_profile_of_the_settings_file_stops_every_command(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     init_project(tmp_path / "shop")
