@@ -347,15 +347,17 @@ def _mapping(text: str | None, flag: str) -> dict[str, str]:
     return {column.strip(): name.strip() for column, name in pairs}
 
 
-def _open_ledger(profile_name: str | None) -> tuple[PartnerLedger, Path]:
+def _open_ledger(profile_name: str | None, *, instead: str = "") -> PartnerLedger:
+    """The profile's partner ledger (its file, or the team's database); ``instead``: what else the command takes."""
     from .config import load_profile
     from .ledger import PartnerLedger
 
-    path = load_profile(profile_name).state_dir / "ledger.sqlite"
-    if not path.exists():
-        raise ValidationError(f"No partner ledger at {path} yet: run payments with this profile first, "
-                              "or give the partner's export file instead of 'ledger'.")
-    return PartnerLedger(path), path
+    profile = load_profile(profile_name, complete=False)
+    where = profile.state_location("ledger")
+    if isinstance(where, Path) and not where.exists():
+        raise ValidationError(f"No partner ledger at {where} yet: run payments with the {profile.name} profile first"
+                              + (f", or {instead}." if instead else "."))
+    return PartnerLedger(where)
 
 
 def _reconcile(args: argparse.Namespace) -> int:
@@ -384,8 +386,8 @@ def _reconcile(args: argparse.Namespace) -> int:
     described = {"partner": args.partner, "ovo": args.ovo}
     ledger = None
     if args.partner == "ledger":
-        ledger, path = _open_ledger(args.profile)
-        sides["partner"], described["partner"] = ledger_rows(ledger), f"partner ledger ({path})"
+        ledger = _open_ledger(args.profile, instead="give the partner's export file instead of 'ledger'")
+        sides["partner"], described["partner"] = ledger_rows(ledger), f"partner ledger ({ledger.where})"
     try:
         result = reconcile(sides["partner"], sides["ovo"], partner_preset=presets["partner"],
                            ovo_preset=presets["ovo"], amount_format=args.amount_format, period=args.period,
@@ -421,10 +423,12 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 def _ledger(args: argparse.Namespace) -> int:
     from .reconciliation import Period, ledger_rows
-    from .reports import write_ledger_export
+    from .reports import export_target, write_ledger_export
 
     period = Period.parse(args.period)
-    ledger, _ = _open_ledger(args.profile)
+    if args.out:
+        export_target(args.out)
+    ledger = _open_ledger(args.profile)
     try:
         rows = ledger_rows(ledger, period)
     finally:

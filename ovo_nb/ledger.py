@@ -118,8 +118,13 @@ class PartnerLedger:
         self.clock = clock or SystemClock()
         self._store = open_store(self.path, SCHEMA)
 
+    @property
+    def where(self) -> str:
+        """Where the ledger is, safe to show (a database URL without its password)."""
+        return self._store.where
+
     def __repr__(self) -> str:
-        return f"PartnerLedger(path={self._store.where!r})"
+        return f"PartnerLedger(path={self.where!r})"
 
     def now(self) -> str:
         """The ledger clock's time as its rows store it (Jakarta, ISO 8601): a mark for ``to_frame(since=...)``."""

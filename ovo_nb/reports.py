@@ -251,18 +251,25 @@ def zip_files(paths: Iterable[Path], target: str | Path) -> Path:
     return target
 
 
-def write_ledger_export(rows: pd.DataFrame, path: str | Path) -> Path:
-    """The partner's side (:func:`ovo_nb.reconciliation.ledger_rows`) as a ``.csv`` (with a BOM, for
-    Excel), ``.xlsx`` or ``.parquet`` file: the ``ledger`` preset reads it back. An existing file is
-    never overwritten."""
+def export_target(path: str | Path) -> Path:
+    """``path`` as a new export file: a ``.csv``, ``.xlsx`` or ``.parquet`` name, not there yet, in a folder that
+    is; else one line saying which (checked before any work, so a typo costs nothing)."""
     target = Path(path).expanduser()
-    kind = target.suffix.lower()
-    if kind not in (".csv", ".xlsx", ".parquet"):
+    if target.suffix.lower() not in (".csv", ".xlsx", ".parquet"):
         raise ValidationError(f"{target}: give a .csv, .xlsx or .parquet file name.")
     if target.exists():
         raise ValidationError(f"{target} already exists: choose another file name (nothing was written).")
     if not target.parent.is_dir():
         raise ValidationError(f"{target.parent} is not a folder: create it first (nothing was written).")
+    return target
+
+
+def write_ledger_export(rows: pd.DataFrame, path: str | Path) -> Path:
+    """The partner's side (:func:`ovo_nb.reconciliation.ledger_rows`) as a ``.csv`` (with a BOM, for
+    Excel), ``.xlsx`` or ``.parquet`` file: the ``ledger`` preset reads it back. An existing file is
+    never overwritten."""
+    target = export_target(path)
+    kind = target.suffix.lower()
     frame = rows.astype(str)
     if kind == ".csv":
         write_csv(frame, target)

@@ -52,7 +52,11 @@ class SecretBox:
     @staticmethod
     def write_key(path: str | Path) -> Path:
         """Write a new key to ``path`` (0600; an existing file is never replaced): a team's shared key file."""
-        return write_private_file(Path(path).expanduser(), Fernet.generate_key())
+        target = Path(path).expanduser()
+        if target.exists() and not target.is_symlink():
+            raise KeyFileError(f"{target} already exists: a vault key is never replaced, since what it sealed would be "
+                               "lost with it. Choose another file, or use the existing one.")
+        return write_private_file(target, Fernet.generate_key())
 
     @staticmethod
     def generate_key() -> str:

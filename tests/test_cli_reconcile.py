@@ -138,8 +138,11 @@ def test_no_ledger_yet_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "reconcile", "ledger", str(OVO))
     assert code == 2 and "No partner ledger at" in err
     assert not (load_profile("sandbox").state_dir / "ledger.sqlite").exists()  # nothing created
+    assert "give the partner's export file instead of 'ledger'" in err
     code, _, err = run(capsys, "ledger", "export", "--period", "2026-11")
-    assert code == 2 and "No partner ledger" in err
+    assert code == 2 and "No partner ledger" in err and "instead of 'ledger'" not in err  # export takes no file
+    code, _, err = run(capsys, "ledger", "export", "--period", "2026-11", "--out", "november.txt")
+    assert code == 2 and "give a .csv, .xlsx or .parquet file name" in err  # the typo first: it costs nothing
 
 
 def test_samples_are_what_the_readme_points_at() -> None:

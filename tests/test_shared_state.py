@@ -88,6 +88,9 @@ def test_migrate_copies_the_files_once_and_checks_counts_and_sums(
     team_key = tmp_path / "team.key"
     assert main(["state", "new-key", str(team_key)]) == 0
     assert team_key.stat().st_mode & 0o777 == 0o600
+    made = team_key.read_bytes()
+    assert main(["state", "new-key", str(team_key)]) == 2  # never replaced: what it sealed would be lost
+    assert "a vault key is never replaced" in capsys.readouterr().err and team_key.read_bytes() == made
     monkeypatch.setenv("OVO_NB_VAULT_KEY_FILE", str(team_key))
     assert main(["state", "migrate", "--to", url]) == 0
     first = capsys.readouterr().out
@@ -194,3 +197,15 @@ def test_drills_and_evidence_runs_keep_their_state_to_themselves(pg_url: str, tm
         assert ovo.profile.state_location("ledger") == tmp_path / "evidence" / "state" / "ledger.sqlite"
     with Ovo.open() as team:  # the profile itself still uses the team's database, which holds none of it
         assert team.profile.state_url and team.ledger.payments() == [] and team.client.call_log.count() == 0
+
+
+def test_the_ledger_commands_read_the_teams_ledger(pg_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("OVO_NB_SANDBOX_STATE_URL", pg_url)
+    with Ovo.open() as ovo:  # a teammate pays; the ledger row lands in the team's database
+        ovo.bind(RICH)
+        ovo.pay(RICH, "15000")
+        today = ovo.ledger.now()[:10]
+    assert main(["ledger", "export", "--period", today]) == 0
+    exported = capsys.readouterr().out
+    assert "15000.00" in exported and "PAYMENT" in exported
