@@ -532,12 +532,22 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """``--version`` printed as one line whatever the terminal's width (argparse's own wraps a long path)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from . import __version__
+
+        print(f"ovo-nb {__version__} (Python {sys.version.split()[0]}, {Path(__file__).parent})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
 
     parser = argparse.ArgumentParser(prog="ovo-nb", description="OVO BI SNAP integration toolkit.")
-    parser.add_argument("--version", action="version",
-                        version=f"ovo-nb {__version__} (Python {sys.version.split()[0]}, {Path(__file__).parent})")
+    parser.add_argument("--version", action=_Version, nargs=0, default=argparse.SUPPRESS,
+                        help="print the version, the Python and where ovo-nb is installed, and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     initialising = commands.add_parser("init", help="make a project of your own: the notebooks, a settings file, "
                                                     ".gitignore, CI for GitHub and GitLab, a README")

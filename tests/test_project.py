@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -109,8 +110,9 @@ def test_version_from_the_command_and_python_dash_m() -> None:
     for command in (["ovo-nb"], [sys.executable, "-m", "ovo_nb"]):
         if command == ["ovo-nb"]:
             command = [str(Path(sys.executable).parent / "ovo-nb")]
-        done = subprocess.run([*command, "--version"], capture_output=True, text=True, check=True)
-        assert done.stdout.startswith(f"ovo-nb {__version__} (Python ")
+        done = subprocess.run([*command, "--version"], capture_output=True, text=True, check=True,
+                              env={**os.environ, "COLUMNS": "30"})  # a narrow terminal: still one line
+        assert done.stdout.startswith(f"ovo-nb {__version__} (Python ") and done.stdout.count("\n") == 1
 
 
 STAGE = {"OVO_NB_CLIENT_SECRET": "s3cret-value"}

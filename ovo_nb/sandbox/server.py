@@ -32,11 +32,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import h11
 
+from ..snap import JAKARTA
 from ._types import MAX_BODY_BYTES, SandboxRequest, SandboxResponse
 from .core import REASONS, Sandbox
 from .core import refusal as _refusal
@@ -522,7 +524,7 @@ class SandboxServer:
             code = ""
         client = headers.get("x-partner-id") or headers.get("x-client-key") or "-"
         path = target.split("?", 1)[0]
-        self.log(f"{time.strftime('%H:%M:%S')} {method.decode('ascii', 'replace'):6} {path} "
+        self.log(f"{datetime.now(JAKARTA):%H:%M:%S} {method.decode('ascii', 'replace'):6} {path} "
                  f"{answer.status} {code or '-'} {(time.monotonic() - started) * 1000:.0f}ms {client}")
 
 
