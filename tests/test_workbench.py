@@ -16,7 +16,7 @@ from ovo_nb.cli import main
 from ovo_nb.config import load_profile
 from ovo_nb.errors import InsufficientFundsError, ValidationError
 from ovo_nb.flows import Ovo
-from ovo_nb.workbench import CallFilter, follow, parse_since, select_calls
+from ovo_nb.workbench import CallFilter, follow, parse_since, select_calls, trigger
 
 
 @pytest.fixture()
@@ -241,6 +241,11 @@ def test_replay_resends_with_fresh_signatures_and_current_tokens(capsys: pytest.
         assert again.request_headers["X-TIMESTAMP"] != first.request_headers["X-TIMESTAMP"]
         assert again.request_body == first.request_body
     assert main(["replay", str(refund.id)]) == 0  # OVO answers a resent refund with the refund it made
+    assert capsys.readouterr().out.count("SNAP 2005800") == 2
+    with Ovo.open() as ovo:
+        assert ovo.sandbox is not None
+        trigger(ovo.sandbox, "clock", ["+16m"])  # OVO's clock moves on: the vault's B2B token is dead there
+    assert main(["replay", str(refund.id)]) == 0  # renewed once, as the flows do, not refused 4015801
     assert capsys.readouterr().out.count("SNAP 2005800") == 2
     with Ovo.open() as ovo:
         assert ovo.sandbox is not None
