@@ -195,7 +195,9 @@ class Steps:
         """
         refused = next((s for s in self.steps if s.status == "refused"), None)
         outcome = refused.code if refused else "success"
-        detail = f"ended with {outcome} (expected: {expect})"
+        here = refused is not None and getattr(refused.error, "local", False)
+        detail = f"ended with {outcome}" + (" checked here, before anything reached OVO" if here else "") + \
+            f" (expected: {expect})"
         if outcome != expect:
             finish_notebook("failed", detail + (f": {refused.error}" if refused else ""), profile=self._profile())
         finish_notebook("passed", detail, profile=self._profile())
