@@ -331,9 +331,14 @@ def _handed_out(call: Call) -> set[str]:
 
 
 def _carried_back(call: Call) -> set[str]:
-    """What ``call``'s request carries that ties it to a flow: its bearer tokens and the transactions it names."""
+    """What ``call``'s request carries that ties it to a flow: its customer's tokens and the transactions it names.
+
+    A B2B token is the partner's, shared by every flow for 15 minutes, and a replay fetches its own: it ties no
+    run to another (following it would pull in every run of the last quarter hour, a chain without end)."""
+    endpoint = match_endpoint(call.path)
+    partners = endpoint is not None and endpoint.bearer[:1] == ("B2B token",)
     found = {value.removeprefix("Bearer ").strip() for name, value in call.request_headers.items()
-             if name.lower() in ("authorization", "authorization-customer")}
+             if name.lower() == "authorization-customer" or (name.lower() == "authorization" and not partners)}
     try:
         body = json.loads(call.request_body) if call.request_body.strip() else {}
     except ValueError:

@@ -10,7 +10,7 @@ import pytest
 
 from ovo_nb.calllog import CallLog
 from ovo_nb.cli import main
-from ovo_nb.conformance import conformance
+from ovo_nb.conformance import conformance, fresh_sandbox
 from ovo_nb.errors import OvoNbError
 from ovo_nb.flows import Ovo
 
@@ -76,3 +76,22 @@ def test_the_command_prints_the_table_writes_the_page_and_fails_on_differences(
     assert "<script" not in html and 'class="diff"' in html and "081255550001" not in html
     assert main(["conformance", "nope", "--source", "sandbox"]) == 2
     assert "No run 'nope'" in capsys.readouterr().err
+
+
+def test_a_run_is_replayed_alone_when_only_the_partners_b2b_token_ties_it_to_earlier_ones() -> None:
+    runs = []
+    for _ in range(2):  # the second run's refund carries the B2B token the first one fetched (15 minutes)
+        with Ovo.open() as ovo:
+            assert ovo.sandbox is not None
+            phone = ovo.sandbox.new_customer()
+            ovo.bind(phone)
+            paid = ovo.pay(phone, "20000")
+            ovo.refund(paid.partner_reference_no, "5000")
+            runs.append((Path(ovo.client.call_log.path), ovo.client.call_log.run_id))
+    (path, first), (_, second) = runs
+    with CallLog.open(path) as log:
+        b2b = [c for c in log.calls(all_runs=True) if c.path.endswith("/access-token/b2b")]
+        assert [c.run_id for c in b2b] == [first]  # fetched once, by the first run
+        with fresh_sandbox() as fresh:  # as the command replays: its own vault too
+            report = conformance(log, second, fresh)
+    assert {c.recorded.run_id for c in report.calls} == {second} and report.differences == []
