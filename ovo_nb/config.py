@@ -49,7 +49,7 @@ from .testbed import (
     sandbox_dir,
 )
 
-__all__ = ["PROFILES", "Profile", "default_profile", "load_profile"]
+__all__ = ["PROFILES", "Profile", "default_profile", "load_profile", "throwaway_sandbox_profile"]
 
 PROFILES = ("sandbox", "stage", "production")
 SANDBOX_URL = IN_PROCESS_URL
@@ -248,6 +248,13 @@ def default_profile(env: Mapping[str, str] | None = None) -> str:
     if not isinstance(chosen, str) or chosen not in PROFILES:
         raise ValidationError(f"profile in {settings} is {chosen!r}; choose one of {', '.join(PROFILES)}.")
     return chosen
+
+
+def throwaway_sandbox_profile(folder: Path) -> Profile:
+    """The sandbox profile for a sandbox of one process alone (a drill, an evidence run, a conformance replay):
+    in process, its call log, vault and ledger in ``folder``, nothing from ``OVO_NB_*`` variables (they describe
+    the user's own sandbox, a loopback server or a team's database, which made-up traffic must never reach)."""
+    return replace(load_profile("sandbox", env={}), base_url=SANDBOX_URL).with_private_state(folder)
 
 
 def load_profile(

@@ -11,7 +11,6 @@ set of response fields.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import tempfile
 from collections import deque
@@ -23,11 +22,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ._escape import html_page
 from .calllog import PHONE_FIELDS, Call, CallLog
-from .config import load_profile
+from .config import throwaway_sandbox_profile
 from .errors import OvoApiError, OvoConnectionError, OvoNbError, ValidationError
 from .flows import Ovo
 from .snap import match_endpoint
-from .testbed import IN_PROCESS_URL, SANDBOX_TEST_PIN
+from .testbed import SANDBOX_TEST_PIN
 from .views import code_meaning
 from .webview import build_webview_url, parse_callback
 from .workbench import render
@@ -365,8 +364,6 @@ def _runs_needed(log: CallLog, run_id: str) -> list[str]:
 def fresh_sandbox(sandbox_state: str | Path = ":memory:") -> Iterator[Ovo]:
     """A sandbox in this process to replay against, its client state (call log, vault, ledger) in a
     throw-away folder, and nothing taken from ``OVO_NB_*`` variables: they describe the recorded profile."""
-    with tempfile.TemporaryDirectory(prefix="ovo-nb-conformance-") as state:
-        private = load_profile("sandbox", env={}).with_private_state(Path(state))
-        profile = dataclasses.replace(private, base_url=IN_PROCESS_URL)
-        with Ovo.open(profile, sandbox_state=sandbox_state) as ovo:
-            yield ovo
+    with (tempfile.TemporaryDirectory(prefix="ovo-nb-conformance-") as state,
+          Ovo.open(throwaway_sandbox_profile(Path(state)), sandbox_state=sandbox_state) as ovo):
+        yield ovo

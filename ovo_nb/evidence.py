@@ -23,7 +23,7 @@ import pandas as pd
 
 from ._escape import html_page, html_table, xlsx_append, xlsx_set, xlsx_text
 from .calllog import Call
-from .config import load_profile
+from .config import load_profile, throwaway_sandbox_profile
 from .environments import SandboxAdmin
 from .errors import OvoApiError, OvoNbError, ValidationError
 from .flows import Ovo
@@ -244,8 +244,10 @@ def evidence_session(folder: str | Path, profile: str = "sandbox") -> Ovo:
     Against the sandbox it gets a fresh in-memory sandbox, so the scenarios never meet
     earlier state (an already linked customer, a used reference).
     """
-    resolved = load_profile(profile).with_private_state(Path(folder) / "state")
-    return Ovo.open(resolved, sandbox_state=":memory:" if resolved.is_sandbox else None)
+    state = Path(folder) / "state"
+    if load_profile(profile, complete=False).is_sandbox:
+        return Ovo.open(throwaway_sandbox_profile(state), sandbox_state=":memory:")
+    return Ovo.open(load_profile(profile).with_private_state(state))
 
 
 SANDBOX_ONLY = (

@@ -243,8 +243,14 @@ def _raw(engine: Engine, source: Source, side: _Side, mapping: Mapping[str, str]
     if isinstance(source, (str, Path)):
         side.paths, side.kind = _files(source, side.label)
         if side.kind == "xlsx":  # read with openpyxl: DuckDB's Excel reader is an extension fetched from the network
-            engine.register(loaded, pd.concat([pd.read_excel(p, dtype=str).assign(**{FILE_COLUMN: i})
-                                               for i, p in enumerate(side.paths)], ignore_index=True))
+            frames = []
+            for i, path in enumerate(side.paths):
+                try:
+                    frames.append(pd.read_excel(path, dtype=str).assign(**{FILE_COLUMN: i}))
+                except Exception as exc:  # a renamed or damaged file: openpyxl raises a dozen kinds
+                    raise ValidationError(f"{side.label}: cannot read {path} as XLSX (is it an Excel workbook?): "
+                                          f"{(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
+            engine.register(loaded, pd.concat(frames, ignore_index=True))
         else:
             try:
                 engine.read_files(loaded, side.paths, side.kind)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import load_profile
+from .config import throwaway_sandbox_profile
 from .errors import OvoNbError, ValidationError
 from .flows import Ovo
 from .snap import JAKARTA, ManualClock
@@ -78,7 +78,7 @@ def drill_session(folder: str | Path, *, days: int) -> tuple[Ovo, ManualClock]:
     a drill never mixes with the shared sandbox or the partner's real records.
     """
     clock = ManualClock(datetime.now(JAKARTA) - timedelta(days=days + 1))
-    profile = load_profile("sandbox").with_private_state(Path(folder) / "state")
+    profile = throwaway_sandbox_profile(Path(folder) / "state")
     return Ovo.open(profile, clock=clock, sandbox_state=":memory:", sleep=lambda seconds: None), clock
 
 

@@ -225,3 +225,23 @@ def test_a_project_made_from_a_source_folder_says_its_requirements_install_here_
     assert (named.name, named.url) == ("ovo-nb", checkout.as_uri())
     index = scaffold._requirements(scaffold._Source())
     assert index.splitlines()[-1].startswith("ovo-nb==")  # from an index: the version, which the index has
+
+
+def test_made_up_traffic_stays_in_this_process_whatever_the_sandbox_profile_points_at(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """06's drill and 07's scenarios run on a sandbox of their own, never the loopback server or team database the
+    user's sandbox profile names (a drill's clock is days behind: a server would refuse its timestamps)."""
+    from ovo_nb.conformance import fresh_sandbox
+    from ovo_nb.evidence import evidence_session
+    from ovo_nb.traffic import drill_session, simulate_period
+
+    monkeypatch.setenv("OVO_NB_SANDBOX_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("OVO_NB_SANDBOX_CLIENT_ID", "someone-elses")
+    ovo, clock = drill_session(tmp_path / "drill", days=1)
+    with ovo:
+        assert ovo.sandbox is not None and ovo.profile.in_process and ovo.profile.client_id == "oamerchantsandbox"
+        assert simulate_period(ovo, clock, days=1, payments_per_day=2, discrepancies=False).payments
+    for opened in (evidence_session(tmp_path / "evidence"), fresh_sandbox()):
+        with opened as session:
+            assert session.sandbox is not None and session.profile.in_process
+            session.bind(session.sandbox.new_customer())

@@ -159,3 +159,14 @@ def test_reports_show_what_the_files_say_as_text(tmp_path: Path) -> None:
     ovo = pd.DataFrame([{"partner_reference_no": "A", "amount": "1.00", "status": "SUCCESS"}])
     page = write_reconciliation(reconcile(partner, ovo), tmp_path, ["html"])["reconciliation.html"].read_text()
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page and "<img" not in page
+
+
+@pytest.mark.parametrize("content", [b"not a workbook at all", b"record_type,amount\nPAYMENT,1.00\n",
+                                     b"PK\x03\x04 a zip that breaks off"])
+def test_a_file_named_xlsx_that_is_no_workbook_is_one_line(tmp_path: Path, content: bytes) -> None:
+    fake = tmp_path / "export.xlsx"
+    fake.write_bytes(content)
+    with pytest.raises(ValidationError, match=r"partner: cannot read .*export\.xlsx as XLSX \(is it an Excel "
+                                              r"workbook\?\): .+") as refused:
+        load_records(fake, side="partner")
+    assert "\n" not in str(refused.value)
