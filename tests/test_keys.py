@@ -87,7 +87,7 @@ def test_loading_errors_say_what_to_do(tmp_path: Path, partner_key: rsa.RSAPriva
     with pytest.raises(KeyFileError, match="holds a public key"):
         load_private_key(public_key_pem(partner_key).encode())
     with pytest.raises(KeyFileError, match="not a key"):
-        load_private_key(b"-----BEGIN " + b"PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+        load_private_key(b"-----BEGIN " + b"PRIVATE KEY-----\nAAAA\n-----END " + b"PRIVATE KEY-----\n")
     ec_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

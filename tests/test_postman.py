@@ -246,7 +246,9 @@ def test_secrets_live_only_in_the_environment(sandbox_credentials: None, tmp_pat
             "linkageToken", "unbindingToken", "bindingWebviewUrl", "paymentAuthCode"} <= secret
     assert values["clientSecret"]["value"] == profile.client_secret
     key = serialization.load_pem_private_key(values["privateKey"]["value"].encode(), password=None)
-    assert values["privateKey"]["value"].startswith("-----BEGIN PRIVATE KEY-----")  # PKCS#8, no passphrase
+    pkcs8 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode()
+    assert values["privateKey"]["value"].strip() == pkcs8.strip()  # PKCS#8, no passphrase (made at run time)
     assert fingerprint(key) == fingerprint(profile.private_key)  # type: ignore[arg-type]
     assert values["baseUrl"]["value"] == "http://127.0.0.1:8765" and values["webviewMode"]["value"] == "sandbox"
     assert values["phone"]["value"] == RICH and values["pin"]["value"] == SANDBOX_TEST_PIN
