@@ -172,16 +172,24 @@ def _open_private(path: Path, *, create: bool = False) -> int:
         raise
     except OSError as exc:
         raise _refused(path, exc) from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
+    try:
+        _require_private(path, os.fstat(fd), lambda mode: os.fchmod(fd, mode))
+    except BaseException:
         os.close(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        raise
+    return fd
+
+
+def _require_private(path: Path, info: os.stat_result, tighten: Callable[[int], None]) -> None:
+    """Refuse anything but a regular file at ``path`` (a folder as ``IsADirectoryError``, for the caller to word),
+    and tighten one that others may read to 0600."""
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+    if not stat.S_ISREG(info.st_mode):
         raise StateFileError(f"{path} is not a regular file; ovo-nb keeps its state in plain files. Move it aside.")
     if info.st_mode & 0o077:
         with contextlib.suppress(OSError):  # read-only, or another user's: nothing to tighten here
-            os.fchmod(fd, SECRET_FILE_MODE)
-    return fd
+            tighten(SECRET_FILE_MODE)
 
 
 def read_private_file(path: str | Path) -> bytes:
@@ -318,13 +326,7 @@ def _checked_in_place(path: Path, *, create: bool = False) -> os.stat_result:
         raise _refused(path, exc) from None
     if stat.S_ISLNK(info.st_mode):
         raise _link_refused(path)
-    if stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
-    if not stat.S_ISREG(info.st_mode):
-        raise StateFileError(f"{path} is not a regular file; ovo-nb keeps its state in plain files. Move it aside.")
-    if info.st_mode & 0o077:
-        with contextlib.suppress(OSError):  # read-only, or another user's: nothing to tighten here
-            os.chmod(path, SECRET_FILE_MODE)
+    _require_private(path, info, lambda mode: os.chmod(path, mode))
     return info
 
 

@@ -142,9 +142,9 @@ def _sandbox_reset(state: str | None, *, force: bool) -> int:
 
     if state == ":memory:":
         raise ValidationError("An in-memory sandbox has nothing to reset: each one starts fresh.")
-    client = load_profile("sandbox").state_dir
+    client = load_profile("sandbox")
     sandbox_state = Path(state) if state else sandbox_dir() / "state.sqlite"
-    files = [sandbox_state, client / "vault.sqlite", client / "ledger.sqlite"]
+    files = [sandbox_state, client.state_file("vault"), client.state_file("ledger")]
     busy = [f for f in files if held_open(f)]
     if busy and not force:
         raise ValidationError(f"{busy[0]} is open in another process: stop `ovo-nb sandbox` and the notebooks using "
@@ -155,7 +155,7 @@ def _sandbox_reset(state: str | None, *, force: bool) -> int:
     for path in removed:
         print(f"removed {path}")
     print("The sandbox starts fresh (test customers, no bindings, no payments); the default partner's key and "
-          f"credentials in {sandbox_dir()} and the call log in {client / 'calls.sqlite'} are kept.")
+          f"credentials in {sandbox_dir()} and the call log in {client.state_file('calls')} are kept.")
     return 0
 
 
@@ -311,7 +311,7 @@ def _state(args: argparse.Namespace) -> int:
     if not args.to:
         raise ValidationError("expected 'ovo-nb state migrate --to postgresql://USER@HOST/DATABASE'.")
     moved = migrate(profile, args.to, source_key=args.source_key)
-    print(f"{profile.name}: {profile.state_dir} -> the team's database, schema ovo_nb_{profile.name}")
+    print(f"{profile.name}: {profile.state_dir} -> the team's database, schema {profile.state_schema}")
     print("\n".join(m.line() for m in moved))
     if not all(m.ok for m in moved):
         print("Some rows differ (above): the database already held other records under the same references.")

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -38,7 +37,7 @@ from .errors import ValidationError
 from .keys import PASSPHRASE_FILE, default_key_dir, load_private_key, resolve_passphrase
 from .project import find_project
 from .snap import PathStyle
-from .storage import is_database_url, masked, with_schema
+from .storage import has_password, is_database_url, masked, with_schema
 from .testbed import (
     DEFAULT_CALLBACK_URLS,
     DEFAULT_CHANNEL_ID,
@@ -95,12 +94,21 @@ class Profile:
         never the team's database, whatever ``state_url`` says."""
         return replace(self, state_dir=Path(folder), state_url="")
 
+    @property
+    def state_schema(self) -> str:
+        """The schema of a team's database that holds this profile's tables."""
+        return f"ovo_nb_{self.name}"
+
+    def state_file(self, room: str) -> Path:
+        """The SQLite file of ``room`` (``calls``, ``vault``, ``ledger``) in ``state_dir``."""
+        return self.state_dir / f"{room}.sqlite"
+
     def state_location(self, room: str) -> str | Path:
         """Where ``room`` (``calls``, ``vault``, ``ledger``) keeps its tables: this profile's schema of the team's
-        database, else ``<state_dir>/<room>.sqlite``."""
+        database, else its file in ``state_dir``."""
         if self.state_url:
-            return with_schema(self.state_url, f"ovo_nb_{self.name}")
-        return self.state_dir / f"{room}.sqlite"
+            return with_schema(self.state_url, self.state_schema)
+        return self.state_file(room)
 
     @property
     def state_where(self) -> str:
@@ -225,17 +233,12 @@ def _section(path: Path, name: str, *, committed: bool) -> dict[str, Any]:
                 f"it, and set OVO_NB_{other.upper()}_{leaked[0].upper()} or keep it in "
                 f"{default_key_dir(other) / 'credentials.toml'} (mode 0600) instead.")
         url = table.get("state_url")
-        if isinstance(url, str) and is_database_url(url) and _has_password(url):
+        if isinstance(url, str) and is_database_url(url) and has_password(url):
             raise ValidationError(
                 f"state_url under [profiles.{other}] in {path} carries a password, and the file is committed with "
                 f"the project: remove the password from the URL and keep it in $PGPASSWORD or ~/.pgpass, or set "
                 f"OVO_NB_{other.upper()}_STATE_URL instead.")
     return section
-
-
-def _has_password(url: str) -> bool:
-    parts = urlsplit(url)
-    return bool(parts.password) or any(k == "password" for k, _ in parse_qsl(parts.query))
 
 
 def default_profile(env: Mapping[str, str] | None = None) -> str:

@@ -183,7 +183,7 @@ def check_state(profile: Profile) -> list[Check]:
     checks.append(Check("database privileges", not missing,
                         "missing " + ", ".join(missing) if missing else "read and write on every table",
                         f"the database's owner grants them to this user (README: Sharing an integration with your "
-                        f"team), e.g. GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ovo_nb_{profile.name} TO "
+                        f"team), e.g. GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {profile.state_schema} TO "
                         "<user>"))
     return checks
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from ._files import ovo_nb_home, read_private_file
+from ._files import read_private_file
 from .calllog import SCHEMA as CALLS
 from .calllog import CallLog
 from .config import Profile
 from .errors import ValidationError
 from .ledger import SCHEMA as LEDGER
 from .ledger import PartnerLedger
-from .secretbox import SecretBox
+from .secretbox import SecretBox, default_key_file
 from .storage import is_database_url, masked, open_store, with_schema
 from .tokens import SCHEMA as VAULT
 from .tokens import TokenVault
@@ -58,11 +58,11 @@ def migrate(profile: Profile, to: str, *, source_key: str | Path | None = None) 
     """
     if not is_database_url(to):
         raise ValidationError(f"--to must be a postgresql:// URL; got {masked(to)!r}.")
-    files = {room: profile.state_dir / f"{room}.sqlite" for room in ("calls", "vault", "ledger")}
+    files = {room: profile.state_file(room) for room in ("calls", "vault", "ledger")}
     if not any(path.exists() for path in files.values()):
         raise ValidationError(f"No state to migrate in {profile.state_dir}: the {profile.name} profile has no call "
                               "log, vault or ledger files there yet.")
-    target = with_schema(to, f"ovo_nb_{profile.name}")
+    target = with_schema(to, profile.state_schema)
     old_box, team_box = _source_box(source_key), SecretBox.default()
     moved: list[Moved] = []
     if files["calls"].exists():
@@ -91,7 +91,7 @@ def migrate(profile: Profile, to: str, *, source_key: str | Path | None = None) 
 
 def _source_box(source_key: str | Path | None) -> SecretBox:
     """The key the files were sealed with: ``source_key``, else this home's ``vault.key``, else the default."""
-    path = Path(source_key).expanduser() if source_key else ovo_nb_home() / "vault.key"
+    path = Path(source_key).expanduser() if source_key else default_key_file()
     if not source_key and not path.exists():
         return SecretBox.default()
     try:

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from ._files import ovo_nb_home, read_private_file, write_private_file
 from .errors import KeyFileError, OvoNbError
 
-__all__ = ["VAULT_KEY_ENV", "VAULT_KEY_FILE_ENV", "SecretBox"]
+__all__ = ["VAULT_KEY_ENV", "VAULT_KEY_FILE_ENV", "SecretBox", "default_key_file"]
 
 _GCM = b"\x01"
 """The first byte of an AES-GCM seal; a Fernet token starts with ``g`` (Base64 of 0x80)."""
@@ -32,6 +32,11 @@ VAULT_KEY_ENV = "OVO_NB_VAULT_KEY"
 """Environment variable holding a Fernet key (urlsafe Base64, 32 bytes) for sealing at rest."""
 VAULT_KEY_FILE_ENV = "OVO_NB_VAULT_KEY_FILE"
 """Environment variable naming the key file a team shares (``ovo-nb state new-key FILE`` makes one)."""
+
+
+def default_key_file() -> Path:
+    """The vault key file of this ovo-nb home, used when no key or shared key file is given."""
+    return ovo_nb_home() / "vault.key"
 
 
 class SecretBox:
@@ -53,10 +58,11 @@ class SecretBox:
     def write_key(path: str | Path) -> Path:
         """Write a new key to ``path`` (0600; an existing file is never replaced): a team's shared key file."""
         target = Path(path).expanduser()
-        if target.exists() and not target.is_symlink():
-            raise KeyFileError(f"{target} already exists: a vault key is never replaced, since what it sealed would be "
-                               "lost with it. Choose another file, or use the existing one.")
-        return write_private_file(target, Fernet.generate_key())
+        try:
+            return write_private_file(target, Fernet.generate_key())
+        except KeyFileError:  # it exists (a link is refused by name, as a StateFileError)
+            raise KeyFileError(f"{target} already exists: a vault key is never replaced, since what it sealed would "
+                               "be lost with it. Choose another file, or use the existing one.") from None
 
     @staticmethod
     def generate_key() -> str:
@@ -75,7 +81,7 @@ class SecretBox:
         if from_env:
             return cls(from_env.strip())
         shared = None if key_file else os.environ.get(VAULT_KEY_FILE_ENV)
-        path = Path(key_file or shared or ovo_nb_home() / "vault.key").expanduser()
+        path = Path(key_file or shared or default_key_file()).expanduser()
         if shared and not path.exists() and not path.is_symlink():
             raise KeyFileError(
                 f"The vault key file {path} does not exist. Ask your team for its copy of the key file (it seals "

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     import psycopg_pool
 
 __all__ = ["DATABASE_SCHEMES", "DuplicateKey", "Inspection", "Schema", "SchemaMismatch", "Store",
-           "inspect_store", "is_database_url", "masked", "not_yet_made", "open_store", "with_schema"]
+           "has_password", "inspect_store", "is_database_url", "masked", "not_yet_made", "open_store", "with_schema"]
 
 DATABASE_SCHEMES = ("postgresql", "postgres")
 """URL schemes that put state in PostgreSQL; anything else is a SQLite file (or ``:memory:``)."""
@@ -157,6 +157,11 @@ def _schema_of(url: str) -> str:
     return ""
 
 
+def has_password(url: str) -> bool:
+    """Whether a database URL carries a password (in its user part or as ``?password=``)."""
+    return bool(_password(url))
+
+
 def _password(url: str) -> str:
     parts = urlsplit(url)
     found = [unquote(parts.password)] if parts.password else []
@@ -260,8 +265,7 @@ class Store:
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def copy_rows(self, target: Store, table: str, columns: Sequence[str], *, key: str,
-                  transform: Callable[[dict[str, Any]], dict[str, Any]] = lambda row: row,
-                  newer: str = "") -> int:
+                  transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None, newer: str = "") -> int:
         """Copy every row of ``table`` into the same table of ``target``, in one transaction there; a row whose
         ``key`` is already there is left alone (so a second copy writes nothing), unless ``newer`` names a column
         whose larger value wins. ``key="origin"`` marks each row with where it came from (``<store id>:<id>``).
@@ -280,7 +284,8 @@ class Store:
         statement = f"INSERT INTO {table} ({into}) VALUES ({marks}) ON CONFLICT {target_of} DO {action}"
         with target.transaction():
             for row in rows:
-                values = transform({c: row[c] for c in names})
+                values = {c: row[c] for c in names}
+                values = transform(values) if transform else values
                 extra = [row["origin"] or f"{self.store_id}:{row['id']}"] if key == "origin" else []
                 written += target.run(statement, [*(values[c] for c in names), *extra])
         return written
@@ -583,8 +588,7 @@ class _PostgresStore(Store):
     def _ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
         from psycopg import sql
 
-        path = conn.execute("SELECT current_setting('search_path')").fetchone()
-        first = str(path[0] if path else "").split(",")[0].strip().strip('"')
+        first = _first_schema(conn)
         if first and first != "$user" and conn.execute(
                 "SELECT 1 FROM pg_namespace WHERE nspname = %s", (first,)).fetchone() is None:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(first)))
@@ -616,7 +620,7 @@ class _PostgresStore(Store):
             raise _database_error(self.location, exc, f"write the {self.schema.room} tables in") from None
 
     def _has_table(self, conn: psycopg.Connection[Any], table: str) -> bool:
-        return conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() not in (None, (None,))
+        return _pg_has_table(conn, table)
 
     def insert(self, sql: str, args: Sequence[Any] = (), *, ordered: bool = False) -> int:
         if ordered:
@@ -647,6 +651,16 @@ class _PostgresStore(Store):
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._pool.close()
+
+
+def _first_schema(conn: psycopg.Connection[Any]) -> str:
+    """The first schema on the connection's ``search_path`` (where its tables go), unquoted."""
+    row = conn.execute("SELECT current_setting('search_path')").fetchone()
+    return str(row[0] if row else "").split(",")[0].strip().strip('"')
+
+
+def _pg_has_table(conn: psycopg.Connection[Any], table: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() not in (None, (None,))
 
 
 def _commit_without_waiting_for_disk(conn: psycopg.Connection[Any]) -> None:
@@ -706,17 +720,15 @@ def inspect_store(location: str, schemas: Sequence[Schema]) -> list[Inspection]:
     found = []
     with conn:
         versions: Mapping[str, int] = {}
-        if conn.execute("SELECT to_regclass('ovo_nb_schema')").fetchone() not in (None, (None,)):
+        if _pg_has_table(conn, "ovo_nb_schema"):
             versions = {str(r[0]): int(r[1]) for r in conn.execute("SELECT room, version FROM ovo_nb_schema")}
-        schema_row = conn.execute("SELECT current_setting('search_path')").fetchone()
-        namespace = str(schema_row[0] if schema_row else "").split(",")[0].strip().strip('"')
+        namespace = _first_schema(conn)
         for schema in schemas:
             missing: list[str] = []
             tables = [s.split("(")[0].split()[-1] for s in schema.ddl("postgresql") if s.upper().startswith(
                 "CREATE TABLE")]
             for table in tables:
-                exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() not in (None, (None,))
-                if not exists:
+                if not _pg_has_table(conn, table):
                     continue
                 for privilege in ("SELECT", "INSERT", "UPDATE"):
                     granted = conn.execute("SELECT has_table_privilege(to_regclass(%s), %s)", (table, privilege))

@@ -120,8 +120,10 @@ class TokenVault:
                         (self.box.seal(_PROBE),))
         row = self._store.one("SELECT probe FROM sealing WHERE name = 'vault key'")
         try:
-            assert row is not None and self.box.open(bytes(row[0])) == _PROBE
-        except (OvoNbError, AssertionError):
+            same = row is not None and self.box.open(bytes(row[0])) == _PROBE
+        except OvoNbError:
+            same = False
+        if not same:
             raise KeyFileError(
                 f"The tokens in {self._store.where} are sealed with another vault key than this one: set "
                 f"{VAULT_KEY_FILE_ENV} to the key file the others use (or {VAULT_KEY_ENV} to the key itself)."
@@ -226,17 +228,15 @@ class TokenVault:
         counts = {}
         for table, columns, key, newer, transform in (
                 ("tokens", _TOKEN_COLUMNS, "customer, kind", "issued_at", reseal),
-                ("customers", ("customer", "status", "ilp", "reason", "updated_at"), "customer", "updated_at", None),
-                ("events", ("at", "customer", "event"), "origin", "", None)):
-            written = source.copy_rows(into, table, columns, key=key, newer=newer, **(
-                {"transform": transform} if transform else {}))
-            here = source.rows(f"SELECT {key}, {newer or 'id'} FROM {table}")
-            if key == "origin":
-                held = source.count_copied(into, table)
-            else:
-                theirs = {tuple(r[:-1]): r[-1] for r in into.rows(f"SELECT {key}, {newer} FROM {table}")}
-                held = sum(1 for r in here if tuple(r[:-1]) in theirs and theirs[tuple(r[:-1])] >= r[-1])
+                ("customers", ("customer", "status", "ilp", "reason", "updated_at"), "customer", "updated_at", None)):
+            written = source.copy_rows(into, table, columns, key=key, newer=newer, transform=transform)
+            here = source.rows(f"SELECT {key}, {newer} FROM {table}")
+            theirs = {tuple(r[:-1]): r[-1] for r in into.rows(f"SELECT {key}, {newer} FROM {table}")}
+            held = sum(1 for r in here if tuple(r[:-1]) in theirs and theirs[tuple(r[:-1])] >= r[-1])
             counts[table] = (len(here), written, held)
+        written = source.copy_rows(into, "events", ("at", "customer", "event"), key="origin")
+        total = source.one("SELECT COUNT(*) FROM events")
+        counts["events"] = (int(total[0]) if total else 0, written, source.count_copied(into, "events"))
         return counts
 
     def close(self) -> None:
