@@ -354,7 +354,7 @@ def _open_ledger(profile_name: str | None, *, instead: str = "") -> PartnerLedge
 
     profile = load_profile(profile_name, complete=False)
     where = profile.state_location("ledger")
-    if isinstance(where, Path) and not where.exists():
+    if not_yet_made(where):
         raise ValidationError(f"No partner ledger at {where} yet: run payments with the {profile.name} profile first"
                               + (f", or {instead}." if instead else "."))
     return PartnerLedger(where)

@@ -200,9 +200,10 @@ class OvoClient:
         try:
             response = self.http.send(request)
         except _TRANSPORT_ERRORS as exc:
+            reason = f"{type(exc).__name__}: {exc}"
             raise OvoConnectionError(
-                f"No answer from OVO for {api} ({type(exc).__name__}: {exc}). The request may have been "
-                "processed: ask status before retrying.", call_id=request.extensions.get("ovo_nb.call_id"),
+                f"No answer from OVO for {api} ({reason}). The request may have been processed: ask status before "
+                "retrying.", call_id=request.extensions.get("ovo_nb.call_id"), reason=reason,
             ) from None
         call_id = response.extensions.get("ovo_nb.call_id")
         try:

@@ -48,9 +48,12 @@ from .testbed import (
     sandbox_dir,
 )
 
-__all__ = ["PROFILES", "Profile", "default_profile", "load_profile", "throwaway_sandbox_profile"]
+__all__ = ["PROFILES", "PROFILE_ENV", "Profile", "default_profile", "load_profile", "read_toml",
+           "throwaway_sandbox_profile"]
 
 PROFILES = ("sandbox", "stage", "production")
+PROFILE_ENV = "OVO_NB_PROFILE"
+"""The variable naming the profile to use when none is asked for."""
 SANDBOX_URL = IN_PROCESS_URL
 """The in-process sandbox's base URL (no socket behind it)."""
 
@@ -152,7 +155,7 @@ class Profile:
         return shown
 
 
-def _read_toml(path: Path, *, private: bool = False) -> dict[str, Any]:
+def read_toml(path: Path, *, private: bool = False) -> dict[str, Any]:
     """A TOML file; ``private`` for one ovo-nb saved with secrets in it (read as every secret file is)."""
     try:
         return tomllib.loads(read_private_file(path).decode() if private else path.read_text())
@@ -219,7 +222,7 @@ def _from_env(env: Mapping[str, str], profile: str) -> dict[str, str]:
 def _section(path: Path, name: str, *, committed: bool) -> dict[str, Any]:
     """``[profiles.<name>]`` of a settings file; a committed (project) file may hold no secret, in any profile:
     whichever profile a command loads, a secret there is refused before it can be committed unnoticed."""
-    profiles = _read_toml(path).get("profiles", {})
+    profiles = read_toml(path).get("profiles", {})
     section = profiles.get(name, {}) if isinstance(profiles, dict) else {}
     if not isinstance(section, dict):
         raise ValidationError(f"[profiles.{name}] in {path} must be a table of settings.")
@@ -244,10 +247,10 @@ def _section(path: Path, name: str, *, committed: bool) -> dict[str, Any]:
 def default_profile(env: Mapping[str, str] | None = None) -> str:
     """The profile used when none is asked for: ``$OVO_NB_PROFILE``, else the project's ``profile``, else sandbox."""
     env = os.environ if env is None else env
-    if env.get("OVO_NB_PROFILE"):
-        return env["OVO_NB_PROFILE"]
+    if env.get(PROFILE_ENV):
+        return env[PROFILE_ENV]
     settings = find_project().settings
-    chosen = _read_toml(settings).get("profile", "sandbox") if settings else "sandbox"
+    chosen = read_toml(settings).get("profile", "sandbox") if settings else "sandbox"
     if not isinstance(chosen, str) or chosen not in PROFILES:
         raise ValidationError(f"profile in {settings} is {chosen!r}; choose one of {', '.join(PROFILES)}.")
     return chosen
@@ -289,7 +292,7 @@ def load_profile(
     sources: dict[str, str] = {}
     credentials = folder / "credentials.toml"
     if credentials.exists() or credentials.is_symlink():
-        _merge(values, sources, _read_toml(credentials, private=True), str(credentials))
+        _merge(values, sources, read_toml(credentials, private=True), str(credentials))
     config_path = Path(config_file or env.get("OVO_NB_CONFIG") or ovo_nb_home() / "config.toml").expanduser()
     if config_path.exists():
         _merge(values, sources, _section(config_path, name, committed=False), f"[profiles.{name}] in {config_path}")

@@ -10,9 +10,7 @@ signed and lists the usual mistakes that apply to it.
 
 from __future__ import annotations
 
-import re
 import secrets
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -25,7 +23,7 @@ from . import signing
 from .calllog import SCHEMA as CALLS
 from .calllog import Call, CallLog, mask_token
 from .client import OvoClient
-from .config import Profile
+from .config import Profile, read_toml
 from .errors import AuthenticationError, NotFoundError, OvoApiError, OvoConnectionError, OvoNbError, ValidationError
 from .keys import PKCS1_FILE, X509_FILE, fingerprint, load_public_key, validate_callback_url
 from .ledger import SCHEMA as LEDGER
@@ -99,8 +97,8 @@ def _credentials_check(profile: Profile) -> Check:
     secret_file = Path(origin["client_secret"])
     if secret_file.name == "credentials.toml" and origin["client_id"] != origin["client_secret"]:
         try:
-            issued_for = tomllib.loads(secret_file.read_text()).get("client_id", "")
-        except (OSError, tomllib.TOMLDecodeError):
+            issued_for = str(read_toml(secret_file, private=True).get("client_id", ""))
+        except OvoNbError:
             issued_for = ""
         if issued_for and issued_for != profile.client_id:
             return Check("credentials", False, f"{detail}: the secret was issued for {issued_for}, not "
@@ -234,8 +232,7 @@ def prove_credentials(profile: Profile, *, transport: httpx.BaseTransport | None
         try:
             token = client.b2b_token(scenario="doctor: B2B token").access_token
         except OvoConnectionError as exc:
-            cause = re.search(r"\((.+)\)\. The request", str(exc))
-            return [Check("network", False, f"{profile.base_url} did not answer ({cause.group(1) if cause else exc})",
+            return [Check("network", False, f"{profile.base_url} did not answer ({exc.reason or exc})",
                           "check the base URL, this machine's network and, for production, the IP whitelist"),
                     *_not_checked(_SERVER_CHECKS[1:], "the server was not reached")]
         except AuthenticationError as exc:

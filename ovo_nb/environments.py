@@ -29,16 +29,12 @@ import httpx
 from .config import Profile, load_profile
 from .errors import OvoNbError, ValidationError, WebviewError
 from .snap import Clock
-from .testbed import DEFAULT_CALLBACK_URLS, IN_PROCESS_URL, SANDBOX_TEST_PIN
+from .testbed import ADMIN_PATH, DEFAULT_CALLBACK_URLS, IN_PROCESS_URL, SANDBOX_TEST_PIN, WEBVIEW_COMPLETE
 from .webview import WebviewCompleter
 
 __all__ = ["ADMIN_PATH", "ENVIRONMENTS", "MANUAL_WEBVIEW_ENV", "WEBVIEW_COMPLETE", "Environment", "SandboxAdmin",
            "open_environment", "sandbox_admin"]
 
-ADMIN_PATH = "/_sandbox"
-"""Where the loopback sandbox serves its admin API, under its base URL (loopback clients only)."""
-WEBVIEW_COMPLETE = "webview/complete"
-"""The admin route that types a customer's codes into a webview (headless runs, Postman)."""
 MANUAL_WEBVIEW_ENV = "OVO_NB_MANUAL_WEBVIEW"
 """Set it to make even the sandbox wait for a person at the webview (browser demos and tests)."""
 
@@ -211,7 +207,7 @@ class _HttpAdmin:
                 reason = answer.json().get("error") or answer.text
             except ValueError:
                 reason = answer.text
-            raise ValidationError(f"The sandbox refused {method} /_sandbox/{path}: {reason}")
+            raise ValidationError(f"The sandbox refused {method} {ADMIN_PATH}/{path}: {reason}")
         return answer.json() if "json" in answer.headers.get("content-type", "") else answer.text
 
     def add_customer(self, phone: str, *, name: str = "", cash: str = "0", points: str = "0",

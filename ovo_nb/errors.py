@@ -179,8 +179,10 @@ class OvoConnectionError(OvoNbError):
 
     should_retry = True
 
-    def __init__(self, message: str, *, call_id: int | None = None) -> None:
+    def __init__(self, message: str, *, call_id: int | None = None, reason: str = "") -> None:
         self.call_id = call_id
+        self.reason = reason
+        """What the transport said, e.g. ``ConnectError: [Errno 111] Connection refused``."""
         super().__init__(message + (f" (call {call_id} in the call log)" if call_id is not None else ""))
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ._escape import html_page, write_csv
 from ._files import RUN_DIR_ENV, RUN_ID_ENV, artefact_dir
 from .calllog import mask_msisdn, new_run_id, redact_url
-from .config import default_profile, load_profile
+from .config import PROFILE_ENV, default_profile, load_profile
 from .errors import OvoNbError
 from .outcome import NotebookOutcome
 from .project import Project, find_project
@@ -36,7 +36,6 @@ __all__ = ["EXIT_CODES", "RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResu
 
 CELL_TIMEOUT_SECONDS = 600
 KERNEL_NAME = "python3"
-PROFILE_ENV = "OVO_NB_PROFILE"
 
 
 def find_notebooks(names: Iterable[str] = (), folder: Path | None = None) -> list[Path]:
@@ -501,7 +500,6 @@ def _write_reports(result: RunResult) -> None:
     import pandas as pd
 
     from .calllog import CallLog
-    from .config import load_profile
 
     try:
         profile = load_profile(result.profile)

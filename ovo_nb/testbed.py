@@ -12,10 +12,14 @@ from typing import Any
 
 from ._files import ovo_nb_home
 
-__all__ = ["DEFAULT_CALLBACK_URLS", "DEFAULT_CHANNEL_ID", "DEFAULT_CLIENT_ID", "DEFAULT_MERCHANT_ID",
+__all__ = ["ADMIN_PATH", "DEFAULT_CALLBACK_URLS", "DEFAULT_CHANNEL_ID", "DEFAULT_CLIENT_ID", "DEFAULT_MERCHANT_ID",
            "DEFAULT_PARTNER_NAME", "IN_PROCESS_URL", "SANDBOX_PORT", "SANDBOX_SERVER_URL", "SANDBOX_TEST_PIN",
-           "TEST_CUSTOMERS", "sandbox_dir"]
+           "TEST_CUSTOMERS", "WEBVIEW_COMPLETE", "sandbox_dir"]
 
+ADMIN_PATH = "/_sandbox"
+"""Where a sandbox serves its admin API (loopback only), under its base URL."""
+WEBVIEW_COMPLETE = "webview/complete"
+"""The admin route that plays the customer at a webview (``POST {ADMIN_PATH}/webview/complete``)."""
 IN_PROCESS_URL = "http://ovo-sandbox.local"
 """The base URL of the sandbox running in this process (no socket behind it)."""
 SANDBOX_PORT = 8765

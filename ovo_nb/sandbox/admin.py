@@ -38,7 +38,7 @@ from urllib.parse import parse_qs
 
 from ..errors import OvoNbError
 from ..keys import Credentials, encrypt_credentials, load_public_key
-from ..testbed import SANDBOX_TEST_PIN
+from ..testbed import ADMIN_PATH, SANDBOX_TEST_PIN, WEBVIEW_COMPLETE
 from ._types import (
     FAULT_KINDS,
     CustomerExists,
@@ -52,7 +52,7 @@ from ._types import (
 )
 from .pages import callback_page
 
-ADMIN_PREFIX = "/_sandbox"
+ADMIN_PREFIX = ADMIN_PATH
 ROUTES = __doc__ or ""
 MAX_CLOCK_ADVANCE_SECONDS = 10 * 366 * 24 * 3600
 """The clock moves at most ten years per call: enough for every window, far from datetime's end."""
@@ -294,7 +294,7 @@ def _route(sandbox: SandboxOps, method: str, parts: list[str], body: Any, query:
         case "DELETE", ["faults"]:
             sandbox.clear_faults()
             return _reply(200, {"ok": True})
-        case "POST", ["webview", "complete"]:
+        case "POST", route if route == WEBVIEW_COMPLETE.split("/"):
             fields = read_body(body, WEBVIEW)
             codes = [fields["code"]] if "code" in fields else fields.get("codes", [])
             if not codes:
