@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["Cluster", "throwaway_cluster", "unavailable"]
+__all__ = ["Cluster", "free_port", "throwaway_cluster", "unavailable"]
 
 SERVICE_USER = "postgres"
 """The unprivileged user a root process runs the server as (Debian's package creates it)."""
@@ -59,7 +59,8 @@ def unavailable() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on at this moment."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -107,7 +108,7 @@ class Cluster:
             user = pwd.getpwnam(SERVICE_USER)
             os.chown(self.socket_dir, user.pw_uid, user.pw_gid)
         for _ in range(5):  # a port taken between the probe and the start: try another
-            self.port = _free_port()
+            self.port = free_port()
             options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.socket_dir}"
                        " -c max_connections=200")
             if not self.durable:

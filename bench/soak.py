@@ -18,7 +18,6 @@ import argparse
 import functools
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from bench.pgcluster import free_port
 from ovo_nb.environments import SandboxAdmin
 from ovo_nb.errors import OvoNbError
 
@@ -77,17 +77,11 @@ class SoakReport:
         return [f"{label:<52}  {value}" for label, value in rows]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class _Server:
     """``ovo-nb sandbox`` in its own process, restartable on the same port and state file."""
 
     def __init__(self, state: Path, env: dict[str, str]) -> None:
-        self.state, self.env, self.port = state, env, _free_port()
+        self.state, self.env, self.port = state, env, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 

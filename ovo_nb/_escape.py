@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
 __all__ = ["CSV_TRIGGERS", "PLAIN_NUMBER", "csv_safe", "html_page", "html_table", "inert_text", "trusted", "write_csv",
-           "xlsx_append", "xlsx_set", "xlsx_text"]
+           "xlsx_append", "xlsx_frame", "xlsx_set", "xlsx_text"]
 
 CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection")."""
@@ -152,3 +152,9 @@ def xlsx_append(sheet: Worksheet, values: Iterable[Any]) -> None:
     sheet.append([xlsx_text(v) for v in values])
     for cell in sheet[sheet.max_row]:
         _inert_cell(cell)
+
+
+def xlsx_frame(sheet: Worksheet, frame: pd.DataFrame) -> None:
+    """Append ``frame`` to ``sheet``, its column names first, each row as :func:`xlsx_append` writes it."""
+    for row in [frame.columns, *frame.itertuples(index=False)]:
+        xlsx_append(sheet, row)

@@ -361,13 +361,15 @@ def _open_ledger(profile_name: str | None, *, instead: str = "") -> PartnerLedge
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from .reconciliation import ALL_CATEGORIES, CUT_OFF, PRESETS, Preset, ledger_rows, reconcile
+    from dataclasses import replace
+
+    from .reconciliation import ALL_CATEGORIES, NO_PRESET, PRESETS, SETTLED, Preset, ledger_rows, reconcile
     from .reports import write_reconciliation
     from .views import amount_text
 
     failing = [name.strip() for name in (args.fail_on or "").split(",") if name.strip()]
     if "any" in failing:
-        failing = [c for c in ALL_CATEGORIES if c not in ("matched", CUT_OFF)]
+        failing = [c for c in ALL_CATEGORIES if c not in SETTLED]
     unknown = [name for name in failing if name not in ALL_CATEGORIES]
     if unknown:
         raise ValidationError(f"--fail-on {', '.join(unknown)}: not a category; one of {', '.join(ALL_CATEGORIES)} "
@@ -378,10 +380,10 @@ def _reconcile(args: argparse.Namespace) -> int:
         name = getattr(args, f"{side}_preset")
         if name not in (*PRESETS, "none"):
             raise ValidationError(f"--{side}-preset {name!r}: one of {', '.join(PRESETS)} or none.")
-        base = PRESETS.get(name) or Preset("none", "the columns as named")
-        presets[side] = Preset(base.name, base.what, {**base.mapping, **_mapping(getattr(args, f"{side}_map"),
-                                                                                 f"--{side}-map")},
-                               getattr(args, f"{side}_amount_format") or base.amount_format)
+        base = PRESETS.get(name, NO_PRESET)
+        renamed = _mapping(getattr(args, f"{side}_map"), f"--{side}-map")
+        presets[side] = replace(base, mapping={**base.mapping, **renamed},
+                                amount_format=getattr(args, f"{side}_amount_format") or base.amount_format)
         sides[side] = source
     described = {"partner": args.partner, "ovo": args.ovo}
     ledger = None
@@ -397,7 +399,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         if ledger is not None:
             ledger.close()
     written = write_reconciliation(result, args.out, args.formats.split(",")) if args.out else {}
-    counts, totals = result.counts(), result.totals().groupby(level="category", sort=False).sum()
+    counts, totals = result.counts(), result.category_totals()
     failed = [name for name in ALL_CATEGORIES if name in failing and counts.get(name, 0) > 0]
     if args.json:
         summary = result.summary()

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ._escape import html_page, html_table, xlsx_append, xlsx_set, xlsx_text
+from ._escape import html_page, html_table, xlsx_append, xlsx_frame, xlsx_set, xlsx_text
 from .calllog import Call
 from .config import load_profile, throwaway_sandbox_profile
 from .environments import SandboxAdmin
@@ -313,9 +313,7 @@ def _devsite_workbook(table: pd.DataFrame, where: str, path: Path) -> None:
     book = Workbook()
     sheet = book.active
     sheet.title = "Devsite summary"
-    xlsx_append(sheet, table.columns)
-    for row in table.itertuples(index=False):
-        xlsx_append(sheet, row)
+    xlsx_frame(sheet, table)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for column in sheet.columns:

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -33,8 +33,8 @@ import ipywidgets as w
 import traitlets
 
 from .errors import OvoNbError
-from .reconciliation import AMOUNT_FORMATS, CATEGORY_TITLES, PRESETS, Preset, Reconciliation, reconcile
-from .reports import TABLE_STYLE, counts_html, open_rows, rows_html, write_reconciliation, zip_files
+from .reconciliation import AMOUNT_FORMATS, CATEGORY_TITLES, NO_PRESET, PRESETS, Preset, Reconciliation, reconcile
+from .reports import TABLE_STYLE, counts_html, rows_html, write_reconciliation, zip_files
 from .snap import JAKARTA
 
 __all__ = ["FinanceApp", "FinanceSettings", "finance_app", "quiet_server_logs"]
@@ -302,9 +302,8 @@ class FinanceApp:
         options += [(f"sample: {path.name}", str(path)) for path in sorted(SAMPLES.glob("*.csv"))]
         pick = w.Dropdown(options=options, value="", description="or pick", layout=w.Layout(width="30em"))
         pick.observe(lambda change, upload=upload: upload.clear() if change["new"] else None, names="value")
-        presets = w.Dropdown(options=[(f"{p.name}: {p.what}", p.name) for p in PRESETS.values()]
-                             + [("none: the columns as named", "none")], value=preset, description="Layout",
-                             layout=w.Layout(width="30em"))
+        presets = w.Dropdown(options=[(f"{p.name}: {p.what}", p.name) for p in (*PRESETS.values(), NO_PRESET)],
+                             value=preset, description="Layout", layout=w.Layout(width="30em"))
         formats = w.Dropdown(options=[(f"{name}: {what}", name) for name, what in AMOUNT_FORMATS.items()],
                              value="auto", description="Amounts", layout=w.Layout(width="30em"))
         return _Side(label, upload, pick, presets, formats)
@@ -367,7 +366,7 @@ class FinanceApp:
         where = f" {result.period}" if result.period else ""
         self._say(f"Reconciled{where}: {int(counts['matched']):,} matched, "
                   + (f"{int(counts['cut_off']):,} across the cut-off, " if "cut_off" in counts else "")
-                  + f"{open_rows(result):,} to act on.")
+                  + f"{result.open_rows():,} to act on.")
 
     def _show_rows(self) -> None:
         name = self.category.value
@@ -384,8 +383,8 @@ class FinanceApp:
 
 def _preset(name: str, amount_format: str) -> Preset:
     """The layout chosen on the page, with its amount format unless that is ``auto``."""
-    base = PRESETS.get(name) or Preset("none", "the columns as named")
-    return Preset(base.name, base.what, base.mapping, base.amount_format if amount_format == "auto" else amount_format)
+    base = PRESETS.get(name, NO_PRESET)
+    return replace(base, amount_format=base.amount_format if amount_format == "auto" else amount_format)
 
 
 

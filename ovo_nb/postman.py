@@ -27,7 +27,6 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -344,8 +343,7 @@ def _vocabulary() -> dict[str, Any]:
         for path in api.all_paths():
             if not path.startswith("/api/"):  # the BI devsite signs its own way (dialect aspi)
                 kinds[path] = api.signature.value
-    offset = datetime.now(JAKARTA).utcoffset()
-    assert offset is not None
+    offset = JAKARTA.utcoffset(None)
     return {
         "kinds": dict(sorted(kinds.items())),
         "stringToSign": _string_to_sign_templates(),

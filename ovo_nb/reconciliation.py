@@ -84,7 +84,8 @@ if TYPE_CHECKING:
     from .ledger import PartnerLedger
     from .views import Chart
 
-__all__ = ["ALL_CATEGORIES", "AMOUNT_FORMATS", "CATEGORIES", "CATEGORY_TITLES", "COLUMNS", "CUT_OFF", "PRESETS",
+__all__ = ["ALL_CATEGORIES", "AMOUNT_FORMATS", "CATEGORIES", "CATEGORY_TITLES", "COLUMNS", "CUT_OFF", "NO_PRESET",
+           "PRESETS", "SETTLED",
            "DuckDBEngine", "Period", "Preset", "Reconciliation", "SparkEngine", "from_ledger", "from_settlement",
            "ledger_rows", "load_records", "reconcile", "settle_from_settlement"]
 
@@ -124,11 +125,15 @@ PRESETS = {
     "ledger": Preset("ledger", "the partner ledger export (ovo-nb ledger export)", {}, "plain"),
 }
 """The layouts ovo-nb knows by name; ``mapping`` covers every other."""
+NO_PRESET = Preset("none", "the columns as named")
+"""No layout: the columns are named as :data:`COLUMNS` names them (``mapping`` may rename some)."""
+SETTLED = ("matched", CUT_OFF)
+"""The categories nobody needs to act on."""
 
 
 def _preset(preset: str | Preset | None) -> Preset:
     if preset is None or isinstance(preset, Preset):
-        return preset or Preset("none", "the columns as named", {})
+        return preset or NO_PRESET
     if preset not in PRESETS:
         raise ValidationError(f"Unknown preset {preset!r}; one of {', '.join(PRESETS)}.")
     return PRESETS[preset]
@@ -612,9 +617,17 @@ class Reconciliation:
                      (rows["partner_sen"] - rows["ovo_sen"]).map(_to_decimal))
         return shown.reset_index(drop=True)
 
+    def category_totals(self) -> pd.DataFrame:
+        """The amounts of each category (payments and refunds together), on each side."""
+        return self.totals().groupby(level="category", sort=False).sum()
+
+    def open_rows(self) -> int:
+        """How many rows need a person: all but the :data:`SETTLED` categories."""
+        return int(self.counts().drop(list(SETTLED), errors="ignore").sum())
+
     def summary(self) -> dict[str, Any]:
         """Everything a machine needs, as JSON-ready values (amounts as exact text)."""
-        totals = self.totals().groupby(level="category", sort=False).sum()
+        totals = self.category_totals()
         return {
             "period": str(self.period) if self.period else None,
             "generated_at": self.generated_at,

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ._escape import html_page, html_table, trusted, write_csv, xlsx_append
+from ._escape import html_page, html_table, trusted, write_csv, xlsx_append, xlsx_frame
 from .errors import ValidationError
 from .reconciliation import CATEGORY_TITLES, Reconciliation
 
 if TYPE_CHECKING:
     from markupsafe import Markup
 
-__all__ = ["FORMATS", "TABLE_STYLE", "counts_html", "open_rows", "rows_html", "write_ledger_export",
+__all__ = ["FORMATS", "TABLE_STYLE", "counts_html", "rows_html", "write_ledger_export",
            "write_reconciliation", "zip_files"]
 
 FORMATS = ("csv", "xlsx", "html")
@@ -87,12 +87,6 @@ def with_totals(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
 
 
-def open_rows(result: Reconciliation) -> int:
-    """How many rows need a person: all but matched and cut-off."""
-    counts = result.counts()
-    return int(counts.drop(["matched", "cut_off"], errors="ignore").sum())
-
-
 def _summary_rows(result: Reconciliation) -> list[tuple[str, object]]:
     rows: list[tuple[str, object]] = [("Generated", result.generated_at)]
     rows += [(f"Parameter: {k}", str(v)) for k, v in result.parameters.items()]
@@ -149,9 +143,7 @@ def _xlsx(result: Reconciliation, path: Path) -> Path:
             xlsx_append(summary, [f"{CATEGORY_TITLES[name]} rows", note])
             continue
         frame = with_totals(readable(result.for_display(name)))
-        xlsx_append(sheet, frame.columns)
-        for row in frame.itertuples(index=False):
-            xlsx_append(sheet, row)
+        xlsx_frame(sheet, frame)
         for cell in sheet[1]:
             cell.font, cell.fill = Font(bold=True), header_fill
             cell.alignment = Alignment(vertical="center")
@@ -192,7 +184,7 @@ SHOWN_ROWS = 500
 def counts_html(result: Reconciliation) -> Markup:
     """Rows and IDR per category, both sides, as an escaped table."""
     counts = result.counts()
-    totals = result.totals().groupby(level="category", sort=False).sum()
+    totals = result.category_totals()
     frame = pd.DataFrame({"Category": [CATEGORY_TITLES[name] for name in counts.index], "Rows": counts.to_numpy(),
                           "Partner IDR": totals["partner_idr"].to_numpy(), "OVO IDR": totals["ovo_idr"].to_numpy()})
     return _styled(frame, "data counts")
@@ -234,7 +226,7 @@ def _html(result: Reconciliation, path: Path) -> Path:
                            columns=["item", "value"])
     summary["value"] = summary["value"].map(lambda v: f"{v:,.2f}" if isinstance(v, Decimal) else v)
     page = html_page(PAGE, period=str(result.period) if result.period else "", generated=result.generated_at,
-                     matched=int(counts["matched"]), open=open_rows(result), summary=_styled(summary),
+                     matched=int(counts["matched"]), open=result.open_rows(), summary=_styled(summary),
                      totals=_styled(totals), chart=trusted(result.chart().svg()), sections=sections)
     path.write_text(page, encoding="utf-8")
     return path
@@ -277,8 +269,7 @@ def write_ledger_export(rows: pd.DataFrame, path: str | Path) -> Path:
         from openpyxl import Workbook
 
         book = Workbook()
-        for row in [frame.columns, *frame.itertuples(index=False)]:
-            xlsx_append(book.active, row)
+        xlsx_frame(book.active, frame)
         book.save(target)
     else:
         frame.to_parquet(target, index=False)

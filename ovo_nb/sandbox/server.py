@@ -81,11 +81,12 @@ class _Connection:
         self.client_ip = _client_ip(address)
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header)
         self.state = _READING
-        self.idle_since = time.monotonic()
-        self.deadline = 0.0  # the current request's, once its first byte arrived; or the hold/write/linger's
-        self.request: h11.Request | None = None
-        self.chunks: list[bytes] = []
-        self.size = 0
+        self.request: h11.Request | None
+        self.chunks: list[bytes]
+        self.size: int
+        self.deadline: float  # the current request's, once its first byte arrived; or the hold/write/linger's
+        self.idle_since: float
+        self.reset()
         self.outbox = memoryview(b"")
         self.keep = False
         self.after: _Answer | None = None
@@ -388,11 +389,10 @@ class SandboxServer:
         if method not in METHODS:
             raise _Refused(_refusal(405, f"The sandbox answers {', '.join(METHODS)}; not {method}."),
                            head=method == "HEAD")
-        names = [name.lower() for name, _ in request.headers]
-        if b"content-length" in names and b"transfer-encoding" in names:
+        headers = dict(request.headers)  # h11 gives the names lowercased
+        if b"content-length" in headers and b"transfer-encoding" in headers:
             raise _Refused(_refusal(400, "Content-Length and Transfer-Encoding together: the body's end is "
                                          "ambiguous (RFC 9112 6.1); send one of them. The connection is closed."))
-        headers = dict(request.headers)
         length = headers.get(b"content-length")
         if length is not None and int(length) > self.max_body:
             raise _Refused(_refusal(413, f"The body is {int(length)} bytes; the limit is {self.max_body}."))
