@@ -295,8 +295,8 @@ def conformance(log: CallLog, run_id: str, ovo: Ovo) -> ConformanceReport:
     runs = _runs_needed(log, run_id)
     replayer = _Replayer(ovo)
     report = ConformanceReport(run_id, runs=tuple(runs))
-    for run in runs:
-        for recorded in log.calls(run, reveal=True):
+    for run, calls in runs.items():
+        for recorded in calls:
             replayed = replayer.send(recorded, f"conformance of {run}: call {recorded.id}")
             report.calls.append(CallComparison(log.get(recorded.id), replayed and ovo.client.call_log.get(replayed.id),
                                                _compare(recorded, replayed), _incomparable(recorded)))
@@ -347,19 +347,26 @@ def _carried_back(call: Call) -> set[str]:
     return {value for value in found if value}
 
 
-def _runs_needed(log: CallLog, run_id: str) -> list[str]:
+def _runs_needed(log: CallLog, run_id: str) -> dict[str, list[Call]]:
     """``run_id`` and, before it, every earlier run its flows began in (one that handed out a token its calls carry,
-    or named the same transaction), oldest first."""
+    or named the same transaction), oldest first, each with its calls: the log is read and each call parsed once."""
+    by_run: dict[str, list[Call]] = {}
+    for call in log.calls(all_runs=True, reveal=True):
+        by_run.setdefault(call.run_id, []).append(call)
+    own = by_run.get(run_id, [])
+    earlier = [c for calls in by_run.values() for c in calls if own and c.id < own[0].id]
+    ties = {c.id: (_handed_out(c), _carried_back(c)) for c in [*own, *earlier]}
     wanted = [run_id]
-    first = {run_id: log.calls(run_id, reveal=True)}
-    earlier = [c for c in log.calls(all_runs=True, reveal=True) if c.id < first[run_id][0].id] if first[run_id] else []
     while True:
-        chosen = [c for run in wanted for c in first.setdefault(run, log.calls(run, reveal=True))]
-        missing = set().union(*(_carried_back(c) for c in chosen)) - set().union(*(_handed_out(c) for c in chosen))
-        more = {c.run_id for c in earlier if c.run_id not in wanted and (_handed_out(c) | _carried_back(c)) & missing}
+        chosen = [c for run in wanted for c in by_run.get(run, [])]
+        missing = set().union(*(ties[c.id][1] for c in chosen)) - set().union(*(ties[c.id][0] for c in chosen))
+        more = {c.run_id for c in earlier if c.run_id not in wanted and (ties[c.id][0] | ties[c.id][1]) & missing}
         if not more:
-            return sorted(wanted, key=lambda run: first[run][0].id if first[run] else 0)
+            ordered = sorted(wanted, key=lambda run: by_run[run][0].id if by_run.get(run) else 0)
+            return {run: by_run.get(run, []) for run in ordered}
         wanted += sorted(more)
+
+
 @contextlib.contextmanager
 def fresh_sandbox(sandbox_state: str | Path = ":memory:") -> Iterator[Ovo]:
     """A sandbox in this process to replay against, its client state (call log, vault, ledger) in a
