@@ -641,6 +641,10 @@ class DuckDBEngine:
     def ordered(self, name: str, sql: str) -> None:
         """A table keeps the insertion order of a parallel scan; its ``rowid`` is that order, free."""
         self.materialize(f"{name}_rows", sql)
+        self._number(name)
+
+    def _number(self, name: str) -> None:
+        """``name``: the stored ``{name}_rows`` numbered in their stored order."""
         self.view(name, f"SELECT rowid + 1 AS rownum, * FROM {name}_rows")
         self._made[name] = "ordered"
 
@@ -670,8 +674,7 @@ class DuckDBEngine:
             thread.join()
         for (name, _), error in zip(items, errors, strict=True):
             if error is None:
-                self.view(name, f"SELECT rowid + 1 AS rownum, * FROM {name}_rows")
-                self._made[name] = "ordered"
+                self._number(name)
         return errors
 
     def drop(self, name: str) -> None:

@@ -163,13 +163,17 @@ class Upload(_Files):
         stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).stem)[:80].strip(".-") or "file"
         self._name, self._expected, self._received = name, size, 0
         self._target = self.folder / f"{stem}{suffix}"  # its own name: messages about its rows say it
-        self._part = self._target.with_suffix(suffix + ".part").open("wb")
+        self._part = self._part_path().open("wb")
         self.note = f"receiving {name} ({size_text(size)})"
+
+    def _part_path(self) -> Path:
+        """Where the file being received is written until it is whole."""
+        return self._target.with_suffix(self._target.suffix + ".part")
 
     def _finish(self) -> None:
         self._part.close()
         self._part = None
-        part = self._target.with_suffix(self._target.suffix + ".part")
+        part = self._part_path()
         if self._received != self._expected:
             part.unlink(missing_ok=True)
             self._fail(f"{self._name} arrived incomplete ({size_text(self._received)} of "
@@ -189,7 +193,7 @@ class Upload(_Files):
         """Forget (and delete) what this input held."""
         if self._part is not None:
             self._part.close()
-            self._target.with_suffix(self._target.suffix + ".part").unlink(missing_ok=True)
+            self._part_path().unlink(missing_ok=True)
             self._part = None
         if self.path is not None:
             self.path.unlink(missing_ok=True)
