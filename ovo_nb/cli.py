@@ -24,10 +24,10 @@ __all__ = ["main"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .config import default_profile, load_profile
+    from .config import load_profile
     from .outcome import where
     from .project import find_project
-    from .runner import coerce_parameters, find_notebooks, run_notebooks, write_junit
+    from .runner import coerce_parameters, find_notebooks, requested_profile, run_notebooks, write_junit
 
     project = find_project()
     chosen = find_notebooks(args.notebooks, project.notebooks)
@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     started = iter(range(1, total + 1))
     if args.jobs < 1:
         raise ValidationError(f"--jobs {args.jobs}: give 1 or more.")
-    asked = str(parameters.get("profile") or "") or args.profile or default_profile()
+    asked = requested_profile(parameters, args.profile)
     settings = load_profile(asked, complete=False)  # a wrong name, type or a secret in ovo-nb.toml: stop here
     print(f"notebooks: {project.describe()}", flush=True)
     try:

@@ -32,10 +32,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["EXIT_CODES", "RUN_DIR_ENV", "RUN_ID_ENV", "NotebookResult", "RunResult", "artefact_dir",
-           "coerce_parameters", "find_notebooks", "resume_command", "run_notebooks", "write_junit"]
+           "coerce_parameters", "find_notebooks", "requested_profile", "resume_command", "run_notebooks", "write_junit"]
 
 CELL_TIMEOUT_SECONDS = 600
 KERNEL_NAME = "python3"
+
+
+def requested_profile(parameters: Mapping[str, Any], profile: str | None = None) -> str:
+    """The profile a run's notebooks use: its ``profile`` parameter, else ``profile`` (``--profile``), else
+    :func:`~ovo_nb.config.default_profile`."""
+    return str(parameters.get("profile") or "") or profile or default_profile()
 
 
 def find_notebooks(names: Iterable[str] = (), folder: Path | None = None) -> list[Path]:
@@ -221,7 +227,7 @@ def run_notebooks(
     unknown = set(parameters) - set().union(*declared.values())
     if unknown:
         raise OvoNbError(f"No chosen notebook has a parameter named {', '.join(sorted(unknown))}.")
-    asked = str(parameters.get("profile") or "") or profile or default_profile()
+    asked = requested_profile(parameters, profile)
     load_profile(asked, complete=False)  # an unknown profile, a wrong value or a committed secret: before anything runs
     on_start = on_start or (lambda path: None)
     jobs = max(1, min(jobs, len(notebooks) or 1))
