@@ -279,7 +279,8 @@ def _conformance(args: argparse.Namespace) -> int:
 
     path = load_profile(args.source, complete=False).state_location("calls")
     if not_yet_made(path):
-        raise ValidationError(f"No call log at {path} yet: run the notebooks against {args.source} first.")
+        raise ValidationError(f"No call log at {path} yet: run the notebooks against {args.source} first, or name "
+                              "the profile whose log holds the run with --source (sandbox, stage, production).")
     with CallLog.open(path) as log, fresh_sandbox(args.sandbox_state) as ovo:
         report = conformance(log, args.run_id, ovo)
     print(report.table(), end="")

@@ -24,12 +24,22 @@ from .calllog import SCHEMA as CALLS
 from .calllog import Call, CallLog, mask_token
 from .client import OvoClient
 from .config import Profile, read_toml
-from .errors import AuthenticationError, NotFoundError, OvoApiError, OvoConnectionError, OvoNbError, ValidationError
+from .errors import (
+    AuthenticationError,
+    KeyFileError,
+    NotFoundError,
+    OvoApiError,
+    OvoConnectionError,
+    OvoNbError,
+    ValidationError,
+)
 from .keys import PKCS1_FILE, X509_FILE, fingerprint, load_public_key, validate_callback_url
 from .ledger import SCHEMA as LEDGER
+from .secretbox import VAULT_KEY_FILE_ENV
 from .snap import JAKARTA, TIMESTAMP_WINDOW, SignatureKind, match_endpoint, parse_timestamp
-from .storage import inspect_store, masked
+from .storage import inspect_store, masked, not_yet_made
 from .tokens import SCHEMA as VAULT
+from .tokens import TokenVault
 
 __all__ = ["Check", "Explanation", "check_profile", "check_state", "explain_call", "prove_credentials"]
 
@@ -158,7 +168,8 @@ def check_state(profile: Profile) -> list[Check]:
     version, and this user allowed to read and write its tables (the password is never shown)."""
     if not profile.state_url:
         return [Check("state", True, f"SQLite files in {profile.state_dir} (this machine only; a team shares a "
-                                     "database through state_url)")]
+                                     "database through state_url)"),
+                _vault_key_check(profile, made=not not_yet_made(profile.state_file("vault")))]
     location = str(profile.state_location("calls"))
     found = inspect_store(location, (CALLS, VAULT, LEDGER))
     if not found[0].reached:
@@ -183,7 +194,22 @@ def check_state(profile: Profile) -> list[Check]:
                         f"the database's owner grants them to this user (README: Sharing an integration with your "
                         f"team), e.g. GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {profile.state_schema} TO "
                         "<user>"))
+    if not old and not new and not missing:  # the vault opens only where its schema and privileges are right
+        vault = next(r for r in found if r.room == VAULT.room)
+        checks.append(_vault_key_check(profile, made=vault.version is not None))
     return checks
+
+
+def _vault_key_check(profile: Profile, *, made: bool) -> Check:
+    """Whether this machine's vault key opens the tokens sealed in the profile's vault (a teammate with another
+    key, or none set, would seal what the others cannot open)."""
+    if not made:
+        return Check("vault key", True, "no token sealed yet: the first binding seals them with this machine's key")
+    try:
+        TokenVault(profile.state_location("vault")).close()
+    except KeyFileError as exc:
+        return Check("vault key", False, str(exc), f"set {VAULT_KEY_FILE_ENV} to the key file the others use")
+    return Check("vault key", True, f"opens the tokens sealed in {profile.state_where}")
 
 
 _SERVER_CHECKS = ("network", "client id", "private key at OVO", "clock at OVO", "client secret", "merchant id")

@@ -94,6 +94,8 @@ class NotebookResult:
     """For ``waiting``: the 0600 file in the state folder holding the webview URL to open."""
     resume_exact: str = field(default="", repr=False)
     """The resume command as typed (phone numbers in full): for the terminal only, never written to outputs."""
+    recorded: bool = True
+    """Whether the notebook recorded its own outcome (and so where its calls went) before it ended."""
 
     @property
     def ok(self) -> bool:
@@ -106,7 +108,9 @@ class NotebookResult:
     @property
     def where(self) -> str:
         """Where its calls went, in words."""
-        return f"{self.profile} ({self.base_url})" if self.profile else "no server (offline)"
+        if self.profile:
+            return f"{self.profile} ({self.base_url})"
+        return "no server (offline)" if self.recorded else "not recorded by the notebook"
 
 
 @dataclass(frozen=True)
@@ -299,7 +303,7 @@ def _verdict(path: Path, output: Path, executed: tuple[float, str, str], asked: 
     outcome = _read_outcome(output)
     if outcome is None:
         state = "skipped" if ename == "NotebookSkipped" else ("failed" if error else "passed")
-        return NotebookResult(path.name, str(output), state, seconds, error)
+        return NotebookResult(path.name, str(output), state, seconds, error, recorded=False)
     state, detail = outcome.state, outcome.detail
     if error and state != "skipped":
         state, detail = "failed", error

@@ -95,3 +95,8 @@ def test_a_run_is_replayed_alone_when_only_the_partners_b2b_token_ties_it_to_ear
         with fresh_sandbox() as fresh:  # as the command replays: its own vault too
             report = conformance(log, second, fresh)
     assert {c.recorded.run_id for c in report.calls} == {second} and report.differences == []
+
+
+def test_a_run_in_another_profiles_log_is_one_line_naming_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conformance", "20261206-000000-abcdef"]) == 2  # no stage log here: the run may be the sandbox's
+    assert "name the profile whose log holds the run with --source" in capsys.readouterr().err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ovo_nb import signing
 from ovo_nb.calllog import CallLog
 from ovo_nb.doctor import check_profile, explain_call
@@ -17,6 +19,23 @@ def test_doctor_checks_a_healthy_sandbox_profile() -> None:
         checks = check_profile(ovo.profile, transport=ovo.environment.transport)
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     assert {c.name for c in checks} >= {"private key", "public key PKCS#1 (for signatures)", "clock skew"}
+
+
+def test_doctor_finds_a_vault_key_that_does_not_open_the_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ovo_nb.config import load_profile
+    from ovo_nb.doctor import check_state
+    from ovo_nb.secretbox import SecretBox
+
+    assert [c.detail for c in check_state(load_profile("sandbox")) if c.name == "vault key"] == [
+        "no token sealed yet: the first binding seals them with this machine's key"]
+    with Ovo.open() as ovo:
+        profile = ovo.profile
+        ovo.bind("081234567890")
+    [found] = [c for c in check_state(profile) if c.name == "vault key"]
+    assert found.ok and found.detail == f"opens the tokens sealed in {profile.state_dir}"
+    monkeypatch.setenv("OVO_NB_VAULT_KEY", SecretBox.generate_key())
+    [found] = [c for c in check_state(profile) if c.name == "vault key"]
+    assert not found.ok and "sealed with another vault key" in found.detail and "OVO_NB_VAULT_KEY_FILE" in found.fix
 
 
 def test_doctor_finds_a_mismatched_public_key() -> None:

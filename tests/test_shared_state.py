@@ -132,7 +132,14 @@ def test_doctor_checks_the_database_reach_version_and_privileges(
     assert "ok   database: postgresql://ovo@127.0.0.1:" in out and "(schema ovo_nb_sandbox) answers" in out
     assert "ok   schema version: calls v2, vault v2, ledger v2" in out
     assert "ok   database privileges: read and write on every table" in out
+    assert "ok   vault key: opens the tokens sealed in postgresql://" in out
     assert pg_cluster.password not in out
+    monkeypatch.setenv("OVO_NB_VAULT_KEY", SecretBox.generate_key())  # a teammate who set another key
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL vault key: The tokens in postgresql://" in out and "sealed with another vault key" in out
+    assert "network" in out and "not checked" in out.split("FAIL vault key", 1)[1]  # no call made with that key
+    monkeypatch.delenv("OVO_NB_VAULT_KEY")
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
